@@ -1,0 +1,108 @@
+"""Device choice and determinism, shared by every lesson.
+
+Notebooks call `get_device()` instead of hard-coding "cuda", so the same cell
+runs on a laptop CPU, an Apple GPU (MPS) or an NVIDIA GPU, and
+`seed_everything()` so that what a lesson prints is what the tests expect.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+
+def get_device(prefer: str | None = None) -> str:
+    """The device a lesson should use: CUDA, then Apple MPS, then CPU.
+
+    `prefer` (or the COURSE_DEVICE environment variable) forces one, e.g. "cpu"
+    to reproduce CPU numbers on a GPU machine. Asking for a device that is not
+    available is an error, not a silent fallback.
+    """
+    import torch
+
+    want = prefer or os.environ.get("COURSE_DEVICE") or None
+    if want:
+        kind = want.split(":")[0]
+        ok = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": _mps_available(),
+        }.get(kind)
+        if ok is None:
+            raise ValueError(f"unknown device {want!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        if not ok:
+            raise RuntimeError(f"device {want!r} was asked for but is not available here")
+        return want
+    if torch.cuda.is_available():
+        return "cuda"
+    if _mps_available():
+        return "mps"
+    return "cpu"
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def device_type(device) -> str:
+    """'cuda', 'mps' or 'cpu' for a device string or torch.device."""
+    return str(device).split(":")[0]
+
+
+def seed_everything(seed: int = 1337) -> None:
+    """Seed Python, NumPy and torch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % (2**32))
+    except ImportError:  # numpy is a dependency, but seeding should never be the thing that fails
+        pass
+    import torch
+
+    torch.manual_seed(seed)  # also seeds CUDA and MPS generators
+
+
+def setup_notebook(seed: int = 1337) -> None:
+    """Seed everything and give plots a modest, consistent size."""
+    seed_everything(seed)
+    try:
+        import matplotlib
+
+        matplotlib.rcParams.update({"figure.figsize": (7, 3.5), "figure.dpi": 80})
+    except ImportError:
+        pass
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash never leaves a half-written file.
+
+    The bytes go to a temporary file in the same directory, are flushed to disk,
+    and then replace `path` in one `os.replace` (atomic on POSIX and Windows).
+    """
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """`atomic_write_bytes` for text, always UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,62 @@
+"""pyproject.toml and environment.yml describe one environment: they must not drift apart."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project["dependencies"] + project["optional-dependencies"]["dev"], project["requires-python"]
+
+
+def _environment_yml():
+    """The pip requirements and python spec of environment.yml (a tiny, strict reader:
+    PyYAML is not a course dependency, and the file's shape is fixed)."""
+    pip, python, in_pip = [], None, False
+    for raw in (ROOT / "environment.yml").read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        item = line.strip()
+        if item == "- pip:":
+            in_pip = True
+        elif in_pip and raw.startswith(" " * 6 + "- "):
+            pip.append(item[2:].strip())
+        elif item.startswith("- python"):
+            python = item[2:].strip()
+    return pip, python
+
+
+def test_same_packages_and_versions():
+    pyproject, _ = _pyproject_requirements()
+    env, _ = _environment_yml()
+    env = [r for r in env if r != "-e ."]
+    assert sorted(env, key=_name) == sorted(pyproject, key=_name), (
+        "environment.yml's pip list must equal pyproject.toml's dependencies + dev extra "
+        f"(only in pyproject: {sorted(set(pyproject) - set(env))}, only in environment.yml: {sorted(set(env) - set(pyproject))})"
+    )
+
+
+def test_environment_installs_the_course_itself():
+    env, _ = _environment_yml()
+    assert "-e ." in env, "environment.yml should install the course package itself (- -e .)"
+
+
+def test_same_python():
+    _, requires_python = _pyproject_requirements()
+    _, env_python = _environment_yml()
+    assert env_python == "python" + requires_python, f"python spec differs: {env_python!r} vs requires-python {requires_python!r}"
+
+
+def test_course_dependencies_present():
+    pyproject, _ = _pyproject_requirements()
+    names = {_name(r) for r in pyproject}
+    for needed in ["jupyterlab", "torch", "tiktoken", "regex", "matplotlib", "ipywidgets", "nbval", "datasets", "tqdm"]:
+        assert needed in names, f"{needed} is a course dependency but missing from pyproject.toml"
