@@ -46,6 +46,9 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_bytes(p, b"new")
     assert p.read_bytes() == b"new"
     assert os.listdir(p.parent) == ["f.txt"], "no temporary files may be left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask, "the file gets the mode a plain open() gives"
 
 
 def test_atomic_write_failure_keeps_old_file(tmp_path):
