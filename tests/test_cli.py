@@ -1,0 +1,128 @@
+"""The training commands of `python -m course`, run in-process on tiny settings."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course.cli import main
+
+FIXTURE = Path(__file__).parent / "data" / "hellaswag_tiny.jsonl"
+COMMANDS = ["train-tokenizer", "prepare-data", "train", "sample", "eval"]
+TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--quiet", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help(name, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([name, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"python -m course {name}" in out
+    if name == "train":
+        assert "shakespeare-cpu" in out
+
+
+def test_help_through_python_dash_m():
+    out = subprocess.run(
+        [sys.executable, "-m", "course", "train", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and "--preset" in out.stdout
+
+
+def test_shakespeare_preset_trains_resumes_samples_and_evaluates(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--preset", "shakespeare-cpu", "--out", str(run), "--max-steps", "20", "--eval-interval", "10",
+            "--samples", "1", "--sample-tokens", "30", "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "shakespeare-cpu: GPT 4x128" in out and "--- sample 1 ---" in out and "val loss" in out
+    for name in ("ckpt.pt", "loss.png", "train.json"):
+        assert (run / name).is_file(), name
+    summary = json.loads((run / "train.json").read_text())
+    assert summary["steps"] == 20 and summary["val_steps"] == [10, 20]
+    assert summary["settings"]["n_embd"] == 128 and summary["settings"]["block_size"] == 64
+
+    # an existing run is not overwritten by accident
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+
+    # resume: continues from step 20 with the run's own settings
+    assert main(["train", "--out", str(run), "--resume", "--max-steps", "25", "--samples", "0", "--quiet", "--device", "cpu"]) == 0
+    summary = json.loads((run / "train.json").read_text())
+    assert summary["steps"] == 25 and summary["settings"]["n_embd"] == 128
+    capsys.readouterr()
+
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "ROMEO:", "--max-new-tokens", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "ROMEO:" in out
+
+    assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--batches", "3", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["step"] == 25 and 0 < result["val_loss"] < 5 and result["val_bpb"] > 0
+
+
+def test_damaged_checkpoint_is_reported_and_kept(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ckpt.pt").write_bytes(b"\x00" * 100)
+    t0 = time.perf_counter()
+    code = main(["train", "--preset", "shakespeare-cpu", "--out", str(run), "--resume", "--quiet", "--device", "cpu"])
+    assert code == 2
+    assert "damaged" in capsys.readouterr().err
+    assert (run / "ckpt.pt").read_bytes() == b"\x00" * 100
+    assert time.perf_counter() - t0 < 30
+    assert main(["sample", "--checkpoint", str(run)]) == 2
+    assert "damaged" in capsys.readouterr().err
+
+
+def test_tokenizer_data_train_eval_pipeline(tmp_path, capsys):
+    text = Path(__file__).parent.parent / "course" / "assets" / "tinyshakespeare.txt"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text.read_text(encoding="utf-8")[:60_000], encoding="utf-8")
+    prefix = tmp_path / "tok" / "shake"
+    assert main(["train-tokenizer", "--input", str(corpus), "--vocab-size", "300", "--out", str(prefix)]) == 0
+    assert Path(str(prefix) + ".model").is_file()
+
+    data = tmp_path / "data"
+    assert main(["prepare-data", "--dataset", str(corpus), "--tokenizer", str(prefix) + ".model", "--out", str(data),
+                 "--sample-by", "paragraph", "--num-proc", "1"]) == 0
+    meta = json.loads((data / "meta.json").read_text())
+    assert meta["vocab_size"] == 301 and meta["eot"] == 300 and meta["dtype"] == "uint16"
+    capsys.readouterr()
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), "--max-steps", "4", "--block-size", "32",
+                 "--batch-size", "4", "--eval-interval", "2", "--eval-batches", "2", "--samples", "1",
+                 "--sample-tokens", "10", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "course-bpe tokenizer (vocab 301)" in out and "bits/byte" in out
+
+    # gpt2 shards and HellaSwag on the fixture
+    data2 = tmp_path / "data2"
+    assert main(["prepare-data", "--dataset", str(corpus), "--tokenizer", "gpt2", "--out", str(data2), "--sample-by", "paragraph"]) == 0
+    run2 = tmp_path / "run2"
+    assert main(["train", "--data", str(data2), "--out", str(run2), "--max-steps", "2", "--block-size", "128",
+                 "--batch-size", "2", "--eval-batches", "1", "--samples", "0", *TINY]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run2), "--batches", "2", "--hellaswag", str(FIXTURE), "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["hellaswag_n"] == 6 and 0 <= result["hellaswag_acc"] <= 1
+    assert result["val_bpb"] > 0
+
+
+def test_clear_errors(tmp_path, capsys, monkeypatch):
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), *TINY]) == 2
+    assert "prepare-data" in capsys.readouterr().err
+    assert main(["train", "--preset", "gpt2-124m", "--out", str(tmp_path / "r2")]) == 2
+    assert "needs --data" in capsys.readouterr().err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    assert main(["prepare-data", "--dataset", "fineweb-edu", "--out", str(tmp_path / "fw")]) == 2
+    assert "FineWeb-Edu" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 10
+    assert main(["prepare-data", "--tokenizer", "nonsense", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown tokenizer" in capsys.readouterr().err
