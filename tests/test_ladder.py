@@ -1,0 +1,361 @@
+"""The speedup ladder (course/ladder.py): rung configs, MFU arithmetic, gradient
+accumulation, the record's schema, and an end-to-end CPU run on a tiny model."""
+
+import csv
+import io
+import json
+from dataclasses import fields, replace
+
+import pytest
+import torch
+
+from course import ladder
+from course.ladder import (
+    CORE_RUNGS,
+    PROFILES,
+    RecordError,
+    RungSettings,
+    changed_fields,
+    core_settings,
+    ladder_rungs,
+    validate_record,
+)
+
+TEST = PROFILES["test"]
+
+
+# ----------------------------------------------------------------------------- each rung changes one thing
+
+
+def test_core_rungs_are_the_issues_ladder_in_order():
+    assert [r.name for r in CORE_RUNGS] == ["fp32", "tf32", "bf16", "compile", "flash", "vocab", "fused-adamw"]
+
+
+def test_baseline_is_plain_fp32_with_manual_attention():
+    base = core_settings(PROFILES["gpt2"])[0]
+    assert base.matmul_precision == "highest" and base.autocast_dtype is None
+    assert base.compile is False and base.attn_impl == "manual"
+    assert base.vocab_size == 50257 and base.fused_adamw is False
+    assert base.micro_batch == 16 and base.total_batch is None and base.sdpa_backend == "auto"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_core_rung_toggles_exactly_its_change(profile):
+    chain = core_settings(PROFILES[profile])
+    expected = {  # field -> (before, after), written out from the issue
+        "tf32": ("matmul_precision", "highest", "high"),
+        "bf16": ("autocast_dtype", None, "bfloat16"),
+        "compile": ("compile", False, True),
+        "flash": ("attn_impl", "manual", "sdpa"),
+        "vocab": ("vocab_size", 50257, 50304),
+        "fused-adamw": ("fused_adamw", False, True),
+    }
+    for prev, cur, rung in zip(chain, chain[1:], CORE_RUNGS[1:]):
+        diff = changed_fields(prev, cur)
+        name, old, new = expected[rung.name]
+        assert diff == {name: (old, new)}, f"rung {rung.name} changed {diff}, expected only {name}: {old} -> {new}"
+
+
+def test_rungs_1_to_4_use_manual_attention_and_5_on_sdpa():
+    chain = core_settings(PROFILES["gpt2"])
+    assert [s.attn_impl for s in chain] == ["manual"] * 4 + ["sdpa"] * 3
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_beyond_rung_changes_one_field(profile):
+    top = core_settings(PROFILES[profile])[-1]
+    beyond = [r for r in ladder_rungs(PROFILES[profile]) if r.beyond]
+    assert [r.name for r in beyond] == ["grad-accum", "micro-batch", "cudnn-attention", "max-autotune"]
+    for rung in beyond:
+        diff = changed_fields(top, rung.apply(top))
+        assert list(diff) == [rung.field], f"{rung.name} changed {diff}"
+
+
+def test_gpt2_profile_is_build_nanogpts_setup_and_accumulates_to_2_19():
+    p = PROFILES["gpt2"]
+    assert (p.preset, p.micro_batch, p.seq_len) == ("gpt2", 16, 1024)
+    top = core_settings(p)[-1]
+    accum = next(r for r in ladder_rungs(p) if r.name == "grad-accum").apply(top)
+    assert accum.tokens_per_step(1024) == 2**19 and accum.grad_accum(1024) == 32
+    bigger = replace(accum, micro_batch=p.big_micro_batch)
+    assert bigger.tokens_per_step(1024) == 2**19 and bigger.grad_accum(1024) == 2**19 // (64 * 1024)
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="multiple of"):
+        RungSettings(micro_batch=3, total_batch=100).grad_accum(16)
+    with pytest.raises(ValueError, match="attn_impl"):
+        RungSettings(attn_impl="flash")
+    with pytest.raises(ValueError, match="vocab_size"):
+        RungSettings(vocab_size=1000)
+    with pytest.raises(ValueError, match="unknown rung"):
+        ladder.run_ladder(TEST, "cpu", rungs=["warp-drive"], peak_tflops=1.0, log=lambda s: None)
+
+
+# ----------------------------------------------------------------------------- FLOPs and MFU
+
+
+def test_flops_and_mfu_on_gpt2_124m():
+    # GPT-2 124M has 124,439,808 parameters (Hugging Face's count); without the 1024 x 768
+    # position embedding that is 123,653,376. 6N + 12*L*d*T with L=12, d=768, T=1024:
+    n, fpt = ladder.model_flops(PROFILES["gpt2"])
+    assert n == 124_439_808 - 1024 * 768 == 123_653_376
+    assert fpt == 6 * 123_653_376 + 12 * 12 * 768 * 1024 == 855_166_464
+    # the issue's last rung, 446k tokens/s on an H100 SXM (989 TFLOP/s dense bf16): 38.6% MFU
+    from course.train import mfu
+
+    assert mfu(446e3, fpt, 989e12) == pytest.approx(446e3 * 855_166_464 / 989e12)
+    assert round(100 * mfu(446e3, fpt, 989e12), 1) == 38.6
+
+
+def test_datasheet_peaks_and_slugs():
+    assert ladder.datasheet_peak("NVIDIA H100 80GB HBM3")[0] == 989e12
+    assert ladder.datasheet_peak("NVIDIA H100 PCIe")[0] == 756e12
+    assert ladder.datasheet_peak("NVIDIA H100 NVL")[0] == 835e12
+    assert ladder.datasheet_peak("NVIDIA A100-SXM4-80GB")[0] == 312e12
+    assert ladder.datasheet_peak("NVIDIA GeForce GTX 1080") is None
+    assert ladder.datasheet_peak("NVIDIA L40") is None, "L40 is not an L4: names match by whole words"
+    assert "989" in ladder.datasheet_peak("NVIDIA H100 80GB HBM3")[1]
+    assert ladder.device_slug({"device_type": "cuda", "device_name": "NVIDIA H100 80GB HBM3"}) == "h100"
+    assert ladder.device_slug({"device_type": "cpu", "device_name": "AMD EPYC"}) == "cpu"
+
+
+def test_cpu_peak_is_measured_and_says_so():
+    peak, source = ladder.device_peak_flops("cpu")
+    assert peak > 1e8 and "measured" in source
+    assert ladder.device_peak_flops("cpu", peak_tflops=2.5) == (2.5e12, "given on the command line: 2.5 TFLOP/s")
+
+
+def test_bandwidth_measurements_are_positive():
+    sizes = [2**16, 2**20]
+    got = ladder.bandwidth_by_size("cpu", sizes, budget_s=0.005)
+    assert [s for s, _ in got] == sizes and all(bw > 1e8 for _, bw in got)
+    assert ladder.measure_bandwidth("cpu", 2**20, repeats=2) > 1e8
+
+
+# ----------------------------------------------------------------------------- gradient accumulation
+
+
+def _tiny_model():
+    from course.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    return GPT(GPTConfig(block_size=8, vocab_size=50, n_layer=1, n_head=2, n_embd=16))
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_train_step_with_accumulation_matches_the_big_batch_gradient():
+    torch.manual_seed(1)
+    x = torch.randint(0, 50, (8, 8))
+    y = torch.randint(0, 50, (8, 8))
+    # reference: the plain big-batch gradient, computed without the code under test
+    big = _tiny_model()
+    _, loss = big(x, y)
+    loss.backward()
+    expected = _grads(big)
+    # 4 micro-batches of 2 through the ladder's step (lr=0 so the weights stay put)
+    model = _tiny_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0)
+    micro = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 8, 2)]
+    step_loss = ladder.train_step(model, opt, micro)
+    assert step_loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    got = _grads(model)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_train_step_zeroes_the_previous_steps_gradients():
+    model = _tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    x = torch.randint(0, 50, (2, 8))
+    ladder.train_step(model, opt, [(x, x)])
+    first = _grads(model)
+    ladder.train_step(model, opt, [(x, x)])
+    for name, g in _grads(model).items():
+        torch.testing.assert_close(g, first[name], msg=f"{name}: gradients of two steps were added up")
+
+
+# ----------------------------------------------------------------------------- the ladder's bookkeeping
+
+
+def test_beyond_rungs_are_kept_only_if_they_help(monkeypatch):
+    speeds_by_rung = {"fp32": 100, "tf32": 110, "bf16": 120, "compile": 200, "flash": 300, "vocab": 310,
+                      "fused-adamw": 330, "grad-accum": 331, "micro-batch": 400}
+    calls = []
+
+    def measure(settings, profile, device, tokens, **kw):
+        name = ladder_rung_for(settings, profile)
+        calls.append((name, settings))
+        tps = speeds_by_rung[name]
+        return {"grad_accum": settings.grad_accum(profile.seq_len),
+                "tokens_per_step": settings.tokens_per_step(profile.seq_len), "warmup_steps": 1,
+                "timed_steps": 1, "ms_per_step": 1.0, "step_ms": [1.0], "tokens_per_sec": tps,
+                "first_step_s": 0.1, "peak_mem_mb": 1.0, "loss_first": 4.0, "loss_last": 3.9}
+
+    def ladder_rung_for(settings, profile):
+        chain = core_settings(profile)
+        if settings in chain:
+            return CORE_RUNGS[chain.index(settings)].name
+        return "grad-accum" if settings.micro_batch == profile.micro_batch else "micro-batch"
+
+    monkeypatch.setattr(ladder, "measure_rung", measure)
+    record = ladder.run_ladder(TEST, "cpu", peak_tflops=1.0, log=lambda s: None)
+    rows = {r["name"]: r for r in record["rungs"]}
+    assert rows["grad-accum"]["kept"] is False and "not kept" in rows["grad-accum"]["note"]
+    # +0.3% is under the 2% bar, so micro-batch starts from fused-adamw: no accumulation
+    assert rows["micro-batch"]["parent"] == "fused-adamw"
+    assert rows["micro-batch"]["config"]["total_batch"] is None
+    assert rows["micro-batch"]["kept"] is True
+    assert rows["micro-batch"]["speedup_vs_previous"] == pytest.approx(400 / 330)
+    assert rows["micro-batch"]["speedup_vs_baseline"] == pytest.approx(4.0)
+    assert rows["flash"]["speedup_vs_previous"] == pytest.approx(1.5)
+    assert rows["cudnn-attention"]["status"] == "n/a"
+    assert record["summary"]["best_rung"] == "micro-batch" and record["complete"] is True
+
+
+def test_a_failed_rung_is_recorded_and_the_ladder_goes_on(monkeypatch):
+    real = ladder.measure_rung
+
+    def measure(settings, *a, **kw):
+        if settings.matmul_precision == "high" and settings.autocast_dtype is None:
+            raise RuntimeError("no TF32 here\nmore detail")
+        return real(settings, *a, **kw)
+
+    monkeypatch.setattr(ladder, "measure_rung", measure)
+    record = ladder.run_ladder(TEST, "cpu", rungs=["fp32", "tf32", "bf16"], peak_tflops=1.0, log=lambda s: None)
+    rows = {r["name"]: r for r in record["rungs"]}
+    assert rows["tf32"]["status"] == "failed"
+    assert rows["tf32"]["note"] == "RuntimeError: no TF32 here"
+    assert rows["bf16"]["status"] == "ok" and rows["bf16"]["speedup_vs_previous"] is None
+    assert rows["bf16"]["speedup_vs_baseline"] is not None
+    validate_record(record)
+
+
+def test_an_interrupted_ladder_keeps_what_it_measured(monkeypatch, tmp_path):
+    real = ladder.measure_rung
+
+    def measure(settings, *a, **kw):
+        if settings.autocast_dtype:
+            raise ladder.LadderInterrupted("SIGTERM")
+        return real(settings, *a, **kw)
+
+    monkeypatch.setattr(ladder, "measure_rung", measure)
+    saved = []
+    record = ladder.run_ladder(TEST, "cpu", peak_tflops=1.0, log=lambda s: None,
+                               on_rung=lambda r: saved.append(json.dumps(r, default=str)))
+    assert [r["status"] for r in record["rungs"]] == ["ok", "ok", "interrupted"]
+    assert record["complete"] is False
+    assert len(saved) >= 3  # written after every rung
+
+
+# ----------------------------------------------------------------------------- end to end on a CPU
+
+
+@pytest.fixture(scope="module")
+def cpu_record():
+    return ladder.run_ladder(TEST, "cpu", peak_tflops=0.5, log=lambda s: None)
+
+
+def test_cpu_ladder_runs_end_to_end(cpu_record):
+    rows = cpu_record["rungs"]
+    assert [r["name"] for r in rows] == [r.name for r in ladder_rungs(TEST)]
+    status = {r["name"]: r["status"] for r in rows}
+    assert status["cudnn-attention"] == "n/a" and status["max-autotune"] == "skipped"
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 9, [(r["name"], r["status"], r["note"]) for r in rows]
+    for r in ok:
+        assert r["tokens_per_sec"] == pytest.approx(r["tokens_per_step"] / (r["ms_per_step"] / 1000))
+        assert 0 < r["loss_last"] < 12  # a real loss on real tokens (ln 50257 = 10.8 at init)
+    assert cpu_record["complete"] is True
+    assert "TF32" in next(r for r in rows if r["name"] == "tf32")["note"]
+
+
+def test_record_rows_differ_from_their_parent_in_one_field(cpu_record):
+    rows = {r["name"]: r for r in cpu_record["rungs"]}
+    for r in cpu_record["rungs"]:
+        if r["parent"] is None:
+            continue
+        parent = RungSettings(**rows[r["parent"]]["config"])
+        diff = changed_fields(parent, RungSettings(**r["config"]))
+        assert list(diff) == list(r["change"]), f"{r['name']}: {diff} vs declared {r['change']}"
+
+
+def test_record_mfu_and_speedups_are_consistent(cpu_record):
+    n, fpt = cpu_record["model"]["n_params"], cpu_record["model"]["flops_per_token"]
+    cfg = cpu_record["model"]
+    assert fpt == 6 * n + 12 * cfg["n_layer"] * cfg["n_embd"] * cpu_record["profile"]["seq_len"]
+    from course.model import GPT, GPTConfig
+
+    model = GPT(GPTConfig(**{k: cfg[k] for k in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "bias")}))
+    assert n == sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
+    rows = [r for r in cpu_record["rungs"] if r["status"] == "ok"]
+    base = rows[0]["tokens_per_sec"]
+    for r in rows:
+        assert r["mfu"] == pytest.approx(r["tokens_per_sec"] * fpt / 0.5e12)
+        assert r["speedup_vs_baseline"] == pytest.approx(r["tokens_per_sec"] / base)
+
+
+def test_record_schema_and_files(cpu_record, tmp_path):
+    validate_record(cpu_record)
+    hw, sw = cpu_record["hardware"], cpu_record["software"]
+    assert hw["device_type"] == "cpu" and hw["peak_flops"] == 0.5e12
+    assert sw["torch"] == torch.__version__
+    paths = ladder.save_record(cpu_record, tmp_path, "ladder-test")
+    assert {p.name for p in paths.values()} == {"ladder-test.json", "ladder-test.csv", "ladder-test.png"}
+    assert ladder.load_record(paths["json"])["rungs"] == json.loads(json.dumps(cpu_record["rungs"]))
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert [r["name"] for r in rows] == [r["name"] for r in cpu_record["rungs"]]
+    assert set(ladder.CSV_COLUMNS) == set(rows[0])
+    assert rows[0]["torch"] == torch.__version__
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    table = ladder.format_table(cpu_record)
+    assert "n/a on this device" in table and "fused-adamw" in table
+
+
+def test_validate_record_names_the_problem(cpu_record):
+    broken = json.loads(json.dumps(cpu_record))
+    del broken["hardware"]["peak_source"]
+    with pytest.raises(RecordError, match="peak_source"):
+        validate_record(broken)
+    broken = json.loads(json.dumps(cpu_record))
+    del broken["rungs"][0]["tokens_per_sec"]
+    with pytest.raises(RecordError, match="tokens_per_sec"):
+        validate_record(broken)
+    broken = json.loads(json.dumps(cpu_record))
+    broken["schema"] = "something/else"
+    with pytest.raises(RecordError, match="schema"):
+        validate_record(broken)
+
+
+def test_config_fields_in_the_record_are_the_settings_fields(cpu_record):
+    names = {f.name for f in fields(RungSettings)}
+    assert all(set(r["config"]) == names for r in cpu_record["rungs"])
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_cli_list(capsys):
+    assert ladder.main(["--list", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fp32", "tf32", "bf16", "compile", "flash", "vocab", "fused-adamw", "grad-accum"):
+        assert name in out
+
+
+def test_cli_writes_the_record(tmp_path, capsys):
+    rc = ladder.main(["--profile", "test", "--device", "cpu", "--rungs", "fp32,tf32", "--peak-tflops", "1",
+                      "--out", str(tmp_path), "--name", "r"])
+    assert rc == 0
+    record = ladder.load_record(tmp_path / "r.json")
+    assert [r["name"] for r in record["rungs"]] == ["fp32", "tf32"] and record["complete"]
+    assert (tmp_path / "r.csv").exists() and (tmp_path / "r.png").exists()
+    assert "tokens/s" in capsys.readouterr().out
+
+
+def test_cli_rejects_unknown_rungs(capsys):
+    assert ladder.main(["--profile", "test", "--device", "cpu", "--rungs", "nope", "--no-save"]) == 2
+    assert "unknown rung" in capsys.readouterr().err
