@@ -427,29 +427,11 @@ def save_checkpoint(
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    """torch.save to a temp file in the same directory, fsync, then os.replace: a crash
-    leaves either the old checkpoint or the new one, never half of one. (Streaming to the
-    file, rather than building the bytes in memory first, keeps big checkpoints cheap.)"""
-    import os
-    import tempfile
+    """torch.save through `atomic_write`: a crash leaves either the old checkpoint or the
+    new one, never half of one (and streaming to the file keeps big checkpoints cheap)."""
+    from course.utils import atomic_write
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)  # mkstemp makes the file owner-only: give it a plain open()'s mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

@@ -77,11 +77,14 @@ def setup_notebook(seed: int = 1337) -> None:
         pass
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash never leaves a half-written file.
+def atomic_write(path, write) -> None:
+    """Create or replace `path` so that a crash never leaves a half-written file.
 
-    The bytes go to a temporary file in the same directory, are flushed to disk,
-    and then replace `path` in one `os.replace` (atomic on POSIX and Windows).
+    `write(f)` writes to a temporary file (binary mode) in the same directory;
+    the file is flushed to disk and then replaces `path` in one `os.replace`
+    (atomic on POSIX and Windows). If `write` raises, `path` is untouched.
+    Streaming through `write` (e.g. `lambda f: torch.save(obj, f)`) avoids
+    building large contents in memory first.
     """
     import tempfile
     from pathlib import Path
@@ -91,7 +94,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp makes the file owner-only (0600); give it the mode a plain open() would.
@@ -105,6 +108,11 @@ def atomic_write_bytes(path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """`atomic_write` of a bytes object."""
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path, text: str) -> None:
