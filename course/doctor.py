@@ -105,7 +105,7 @@ def hub_reachable(timeout: float = 2.0) -> str:
     """'reachable', or why not, within `timeout` seconds (DNS included)."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return "not checked: HF_HUB_OFFLINE is set (offline mode; bundled data is used)"
-    result = ["unreachable (no answer within %.0f s); lessons use bundled data" % timeout]
+    result = [f"unreachable (no answer within {timeout:.0f} s); lessons use bundled data"]
 
     def probe():
         try:
