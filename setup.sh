@@ -15,5 +15,7 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 .venv/bin/python -m course doctor
 if [ "${1:-}" != "--no-lab" ] && [ "${CI:-}" != "true" ]; then
-  exec .venv/bin/jupyter lab notebooks/
+  extra=()
+  [ "$(id -u)" = 0 ] && extra=(--allow-root)  # containers often run as root; JupyterLab refuses without this
+  exec .venv/bin/jupyter lab "${extra[@]}" notebooks/
 fi
