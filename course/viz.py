@@ -110,12 +110,31 @@ class TokenizerAdapter:
             return self.tokenizer.encode(
                 text, allowed_special=allowed_special, disallowed_special=()
             )
+        if isinstance(allowed_special, (set, frozenset, list, tuple)):
+            # As tiktoken's disallowed_special=(): the named special tokens become ids,
+            # any other special-token text is shown as the ordinary text it is.
+            return self._encode_with_specials(text, set(allowed_special))
         try:
             return list(self.tokenizer.encode(text, allowed_special=allowed_special))
         except (
             TypeError
         ):  # a tokenizer without special-token handling (e.g. minbpe's BasicTokenizer)
             return list(self.tokenizer.encode(text))
+
+    def _encode_with_specials(self, text: str, allowed: set) -> list[int]:
+        import re
+
+        specials = {s: i for i, s in self.special_ids.items() if s in allowed}
+        if not specials:
+            return list(self.tokenizer.encode_ordinary(text))
+        # longest first, so that of two overlapping special tokens the longer one wins
+        pattern = "|".join(map(re.escape, sorted(specials, key=len, reverse=True)))
+        ids, start = [], 0
+        for m in re.finditer(pattern, text):
+            ids += self.tokenizer.encode_ordinary(text[start : m.start()])
+            ids.append(specials[m.group()])
+            start = m.end()
+        return ids + list(self.tokenizer.encode_ordinary(text[start:]))
 
     def token_bytes(self, token_id: int) -> bytes:
         if token_id in self.special_ids:

@@ -246,3 +246,19 @@ def test_playground_accepts_list_and_single_tokenizer():
     assert list(pg.picker.options) == ENCODINGS + ["ByteTokenizer(256)"]
     pg = Playground(TokenizerAdapter(ByteTokenizer(), "bytes"))
     assert list(pg.picker.options) == ENCODINGS + ["bytes"]
+
+
+def test_allowed_set_treats_other_special_tokens_as_text_like_tiktoken():
+    """With a set of allowed specials, the course tokenizer is shown as tiktoken shows
+    cl100k_base with disallowed_special=(): the others are plain text, not an error."""
+    import tiktoken
+
+    from course.tokenizer import RegexTokenizer
+    from course.viz import TokenizerAdapter
+
+    enc = tiktoken.get_encoding("cl100k_base")
+    ours = TokenizerAdapter(RegexTokenizer.from_tiktoken("cl100k_base"))
+    text = "a<|endoftext|>b<|fim_prefix|>c"
+    expected = enc.encode(text, allowed_special={"<|endoftext|>"}, disallowed_special=())
+    assert ours.encode(text, allowed_special={"<|endoftext|>"}) == expected
+    assert TokenizerAdapter(enc).encode(text, allowed_special={"<|endoftext|>"}) == expected
