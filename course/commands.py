@@ -84,6 +84,19 @@ def _checkpoint_file(path: str) -> Path:
     return p / "ckpt.pt" if p.is_dir() else p
 
 
+def _load_run(args):
+    """(model, tokenizer, checkpoint state, device) for --checkpoint and --device."""
+    from course.train import CheckpointError, load_model
+    from course.utils import get_device
+
+    device = args.device or get_device()
+    try:
+        model, tok, state = load_model(_checkpoint_file(args.checkpoint), device=device)
+    except CheckpointError as e:
+        raise CommandError(str(e)) from None
+    return model, tok, state, device
+
+
 # ----------------------------------------------------------------------------- train-tokenizer
 
 
@@ -363,14 +376,7 @@ def sample(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     def go():
-        from course.train import CheckpointError, load_model
-        from course.utils import get_device
-
-        device = args.device or get_device()
-        try:
-            model, tok, _ = load_model(_checkpoint_file(args.checkpoint), device=device)
-        except CheckpointError as e:
-            raise CommandError(str(e)) from None
+        model, tok, _, device = _load_run(args)
         if tok is None:
             raise CommandError(f"{args.checkpoint} records no tokenizer: cannot turn tokens into text")
         _print_samples(
@@ -401,14 +407,8 @@ def evaluate(argv: list[str]) -> int:
 
         from course.data import fixed_batches
         from course.evaluate import evaluate_hellaswag, evaluate_loss, load_hellaswag
-        from course.train import CheckpointError, load_model
-        from course.utils import get_device
 
-        device = args.device or get_device()
-        try:
-            model, tok, state = load_model(_checkpoint_file(args.checkpoint), device=device)
-        except CheckpointError as e:
-            raise CommandError(str(e)) from None
+        model, tok, state, device = _load_run(args)
         settings = (state.get("meta") or {}).get("settings") or {}
         source = args.data or settings.get("data")
         batch_size = args.batch_size or (state.get("train_config") or {}).get("batch_size") or 8
