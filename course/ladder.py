@@ -996,7 +996,7 @@ def plot_ladder(record: dict, ax=None, *, reference: dict | None = None):
     if reference:
         from matplotlib.lines import Line2D
 
-        legend.append(Line2D([], [], color="black", lw=1.5, label="issue's reference"))
+        legend.append(Line2D([], [], color="black", lw=1.5, label="reference"))
     ax.legend(handles=legend, loc="lower right", fontsize=7)
     ax.set_xlim(0, top * 1.55)
     ax.set_xlabel("tokens / second")
@@ -1072,14 +1072,14 @@ def load_record(path) -> dict:
     return validate_record(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-# The issue's reference ladder: a minimal independent implementation on an H100
+# The reference ladder: a minimal independent implementation on an H100
 # (torch 2.11, GPT-2 124M, B=16, T=1024), tokens/s. Not measured by this code.
-ISSUE_REFERENCE_H100 = {
+REFERENCE_H100 = {
     "fp32": 41.6e3, "tf32": 86.9e3, "bf16": 95.0e3, "compile": 271e3,
     "flash": 390e3, "vocab": 406e3, "fused-adamw": 446e3,
 }
-ISSUE_REFERENCE_NOTE = (
-    "reference from the issue, measured with a minimal independent implementation on an H100 "
+REFERENCE_NOTE = (
+    "reference, measured with a minimal independent implementation on an H100 "
     "(torch 2.11, B=16, T=1024); fused AdamW at B=64 gave 497k tokens/s (43.3% MFU)"
 )
 

@@ -27,7 +27,7 @@ TEST = PROFILES["test"]
 # ----------------------------------------------------------------------------- each rung changes one thing
 
 
-def test_core_rungs_are_the_issues_ladder_in_order():
+def test_core_rungs_are_the_build_nanogpt_ladder_in_order():
     assert [r.name for r in CORE_RUNGS] == ["fp32", "tf32", "bf16", "compile", "flash", "vocab", "fused-adamw"]
 
 
@@ -42,7 +42,7 @@ def test_baseline_is_plain_fp32_with_manual_attention():
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_each_core_rung_toggles_exactly_its_change(profile):
     chain = core_settings(PROFILES[profile])
-    expected = {  # field -> (before, after), written out from the issue
+    expected = {  # field -> (before, after), written out from the ladder's definition
         "tf32": ("matmul_precision", "highest", "high"),
         "bf16": ("autocast_dtype", None, "bfloat16"),
         "compile": ("compile", False, True),
@@ -101,7 +101,7 @@ def test_flops_and_mfu_on_gpt2_124m():
     n, fpt = ladder.model_flops(PROFILES["gpt2"])
     assert n == 124_439_808 - 1024 * 768 == 123_653_376
     assert fpt == 6 * 123_653_376 + 12 * 12 * 768 * 1024 == 855_166_464
-    # the issue's last rung, 446k tokens/s on an H100 SXM (989 TFLOP/s dense bf16): 38.6% MFU
+    # the reference's last rung, 446k tokens/s on an H100 SXM (989 TFLOP/s dense bf16): 38.6% MFU
     from course.train import mfu
 
     assert mfu(446e3, fpt, 989e12) == pytest.approx(446e3 * 855_166_464 / 989e12)
