@@ -261,7 +261,7 @@ def train(argv: list[str]) -> int:
 
     def go():
         from course.data import as_tokenizer
-        from course.model import GPT, GPTConfig
+        from course.model import GPT, GPTConfig, count_params
         from course.train import CheckpointError, TrainConfig, load_checkpoint, plot_losses
         from course.train import train as run_training
         from course.utils import atomic_write_text, get_device, seed_everything
@@ -311,7 +311,7 @@ def train(argv: list[str]) -> int:
             peak_flops=args.peak_flops, seed=seed, checkpoint_path=str(ckpt),
             checkpoint_interval=args.checkpoint_interval, progress=not args.quiet,
         )
-        n_params = sum(p.numel() for p in model.parameters())
+        n_params = count_params(model)
         tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
         print(
             f"{args.preset or 'custom'}: GPT {config.n_layer}x{config.n_embd} ({n_params / 1e6:.2f}M params), "
