@@ -157,7 +157,7 @@ def as_tokenizer(obj) -> TokenizerWrapper:
         )
     if _is_course_bpe(obj):
         specials = dict(getattr(obj, "special_tokens", {}) or {})
-        spec = {"kind": "course-bpe", "model": _bpe_model_text(obj)}
+        spec = {"kind": "course-bpe", "model": obj.model_text()}  # self-contained
         return TokenizerWrapper(obj, kind="course-bpe", spec=spec, vocab_size=obj.vocab_size, eot=specials.get("<|endoftext|>"))
     raise TypeError(
         f"cannot use {type(obj).__name__} as a tokenizer: pass a tiktoken encoding or its name, "
@@ -173,16 +173,6 @@ def _is_course_bpe(obj) -> bool:
     return isinstance(obj, BPETokenizer)
 
 
-def _bpe_model_text(tok) -> str:
-    """The text of a RegexTokenizer's .model file, so that a spec is self-contained."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        prefix = os.path.join(d, "tok")
-        tok.save(prefix)
-        return Path(prefix + ".model").read_text(encoding="utf-8")
-
-
 def load_tokenizer(spec: dict) -> TokenizerWrapper:
     """Rebuild a tokenizer from the `spec` recorded in a shard header or a checkpoint."""
     if not isinstance(spec, dict) or "kind" not in spec:
@@ -193,15 +183,9 @@ def load_tokenizer(spec: dict) -> TokenizerWrapper:
     if kind == "tiktoken":
         return as_tokenizer(spec["name"])
     if kind == "course-bpe":
-        import tempfile
-
         from course.tokenizer import RegexTokenizer
 
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "tok.model")
-            Path(path).write_text(spec["model"], encoding="utf-8")
-            tok = RegexTokenizer().load(path)
-        return as_tokenizer(tok)
+        return as_tokenizer(RegexTokenizer().load("<tokenizer spec>", text=spec["model"]))
     raise ValueError(f"unknown tokenizer kind {kind!r} in spec (expected 'char', 'tiktoken' or 'course-bpe')")
 
 

@@ -627,3 +627,21 @@ def test_long_input_basic_tokenizer():
     ids = tok.encode("e" * 20_000)
     assert time.process_time() - t0 < 1.0
     assert tok.decode(ids) == "e" * 20_000
+
+
+def test_model_text_round_trips_in_memory_and_matches_the_saved_file(tmp_path):
+    """`model_text()` is exactly what `save` writes, and `load(name, text=...)` reads it
+    back without a file; errors in such text name the given source and line."""
+    tok = RegexTokenizer(GPT2_SPLIT_PATTERN)
+    tok.train("the cat sat on the mat, the end " * 20, vocab_size=266)
+    tok.register_special_tokens({"<|end of text|>": 266})
+    path = tok.save(tmp_path / "t")
+    text = tok.model_text()
+    assert text == Path(path).read_text(encoding="utf-8")
+    back = RegexTokenizer().load("<memory>", text=text)
+    assert back.merges == tok.merges and back.pattern == tok.pattern
+    assert back.special_tokens == {"<|end of text|>": 266}
+    sample = "the mat<|end of text|>cat"
+    assert back.encode(sample, allowed_special="all") == tok.encode(sample, allowed_special="all")
+    with pytest.raises(ValueError, match=r"<memory>, line 2: "):
+        RegexTokenizer().load("<memory>", text=text.replace("pattern ", "patern ", 1))

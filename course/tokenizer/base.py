@@ -31,6 +31,7 @@ from course.tokenizer import files
 from course.tokenizer.bpe import bpe_encode
 from course.tokenizer.patterns import ascii_pattern
 from course.tokenizer.unicode_versions import downgrade
+from course.utils import atomic_write_text
 
 CACHE_SIZE = 1 << 18  # distinct chunks remembered (the cache is emptied when full)
 CACHE_CHUNK_CHARS = 128  # longer chunks are rare; encoding them is not remembered
@@ -354,26 +355,27 @@ class Tokenizer:
 
     # -- files -------------------------------------------------------------------------------
 
-    def save(self, file_prefix):
-        """Write `file_prefix.model` (to load) and `file_prefix.vocab` (to read)."""
+    def model_text(self) -> str:
+        """Everything that defines this tokenizer, as the text of its .model file."""
         merges = sorted(self.merges.items(), key=lambda kv: kv[1])
         if [idx for _, idx in merges] != list(range(256, 256 + len(merges))):
             raise ValueError("merges must create ids 256, 257, ... in order to be saved")
-        prefix = str(file_prefix)
-        files.write_model(
-            prefix + ".model",
-            self.pattern,
-            self._byte_ids,
-            self.special_tokens,
-            [p for p, _ in merges],
-            unicode_version=self.unicode_version,
+        return files.model_text(
+            self.pattern, self._byte_ids, self.special_tokens, [p for p, _ in merges], self.unicode_version
         )
+
+    def save(self, file_prefix):
+        """Write `file_prefix.model` (to load) and `file_prefix.vocab` (to read)."""
+        prefix = str(file_prefix)
+        atomic_write_text(prefix + ".model", self.model_text())
         files.write_vocab(prefix + ".vocab", self._mergeable, self.merges, self.special_tokens)
         return prefix + ".model"
 
-    def load(self, model_file):
-        """Load a .model file written by `save` (or by minbpe) into this tokenizer."""
-        data = files.read_model(model_file)
+    def load(self, model_file, text=None):
+        """Load a .model file written by `save` (or by minbpe) into this tokenizer.
+        With `text`, load those contents (e.g. from `model_text()`) instead of reading
+        `model_file`, which then only names them in error messages."""
+        data = files.read_model(model_file, text)
         merges = {pair: 256 + i for i, pair in enumerate(data["merges"])}
         self.special_tokens, self.inverse_special_tokens = {}, {}
         self.pattern = data["pattern"]

@@ -36,8 +36,8 @@ class TokenizerFileError(ValueError):
         super().__init__(f"{path}, line {line}: {problem}")
 
 
-def write_model(path, pattern, byte_ids, special_tokens, merges, unicode_version=None):
-    """Write a .model file atomically. `merges` are pairs in id order (256, 257, ...)."""
+def model_text(pattern, byte_ids, special_tokens, merges, unicode_version=None) -> str:
+    """The contents of a .model file. `merges` are pairs in id order (256, 257, ...)."""
     lines = [MAGIC, f"pattern {json.dumps(pattern, ensure_ascii=False)}"]
     if list(byte_ids) == list(range(256)):
         lines.append("bytes identity")
@@ -49,18 +49,23 @@ def write_model(path, pattern, byte_ids, special_tokens, merges, unicode_version
         lines.append(f"{json.dumps(token, ensure_ascii=False)} {idx}")
     lines.append(f"merges {len(merges)}")
     lines.extend(f"{a} {b}" for a, b in merges)
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 class _Lines:
-    """Reads a file line by line, remembering the line number for error messages."""
+    """Reads a file line by line, remembering the line number for error messages.
+    `text`, when given, is the file's contents already in memory; `path` then only
+    names them in errors."""
 
-    def __init__(self, path):
+    def __init__(self, path, text=None):
         self.path = Path(path)
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"tokenizer file not found: {self.path}") from None
+        if text is not None:
+            raw = text.encode("utf-8")
+        else:
+            try:
+                raw = self.path.read_bytes()
+            except FileNotFoundError:
+                raise FileNotFoundError(f"tokenizer file not found: {self.path}") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -113,9 +118,10 @@ def _merge_line(lines, line, i):
     return a, b
 
 
-def read_model(path):
-    """Parse a .model file -> dict(pattern, byte_ids, special_tokens, merges)."""
-    lines = _Lines(path)
+def read_model(path, text=None):
+    """Parse a .model file -> dict(pattern, byte_ids, special_tokens, merges).
+    With `text`, parse those contents instead of reading `path` (which names them in errors)."""
+    lines = _Lines(path, text)
     magic = lines.next("the header line")
     if magic == MINBPE_MAGIC:
         return _read_minbpe(lines)
