@@ -299,13 +299,13 @@ def _expand_files(source) -> list[Path]:
 
 def _load_fineweb_edu(*, text_field: str, timeout: float):
     """Stream FineWeb-Edu sample-10BT; offline, fail fast with a clear message."""
-    from course.doctor import hub_reachable
+    from course import hub
 
-    status = hub_reachable(timeout)
-    if status != "reachable":
+    reason = hub.unreachable_reason(timeout, variables=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    if reason:
         raise DataUnavailableError(
             f"FineWeb-Edu ({FINEWEB_EDU[0]}, {FINEWEB_EDU[1]}) is streamed from the Hugging Face hub, "
-            f"which is {status}. Use the bundled 'tinyshakespeare' or local files instead."
+            f"which cannot be used: {reason}. Use the bundled 'tinyshakespeare' or local files instead."
         )
     import datasets
 

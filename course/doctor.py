@@ -14,10 +14,10 @@ import argparse
 import importlib.metadata as md
 import os
 import platform
-import socket
 import sys
-import threading
 import time
+
+from course import hub
 
 # distribution name -> import name
 REQUIRED = {
@@ -35,7 +35,6 @@ REQUIRED = {
     "huggingface_hub": "huggingface_hub",
 }
 OPTIONAL = {"transformers": "transformers", "tokenizers": "tokenizers", "pytest": "pytest", "hypothesis": "hypothesis"}
-HUB_HOST = ("huggingface.co", 443)
 
 
 def _version(dist: str) -> str | None:
@@ -102,22 +101,13 @@ def check_assets(report, problems):
 
 
 def hub_reachable(timeout: float = 2.0) -> str:
-    """'reachable', or why not, within `timeout` seconds (DNS included)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "not checked: HF_HUB_OFFLINE is set (offline mode; bundled data is used)"
-    result = [f"unreachable (no answer within {timeout:.0f} s); lessons use bundled data"]
-
-    def probe():
-        try:
-            with socket.create_connection(HUB_HOST, timeout=timeout):
-                result[0] = "reachable"
-        except OSError as e:
-            result[0] = f"unreachable ({type(e).__name__}: {e}); lessons use bundled data"
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    return result[0]
+    """'reachable', or why not, within about `timeout` seconds (DNS included)."""
+    reason = hub.unreachable_reason(timeout)
+    if reason is None:
+        return "reachable"
+    if reason.startswith("offline mode"):
+        return f"not checked: {reason}; bundled data is used"
+    return f"unreachable ({reason}); lessons use bundled data"
 
 
 def run() -> tuple[list[tuple[str, str]], list[str]]:

@@ -104,8 +104,7 @@ def load_hellaswag(source="validation", *, limit: int | None = None, timeout: fl
     HF_DATASETS_OFFLINE set, that fails at once with a clear message unless the
     file is already cached.
     """
-    import os
-
+    from course import hub
     from course.data import DataUnavailableError
 
     path = Path(source)
@@ -114,10 +113,11 @@ def load_hellaswag(source="validation", *, limit: int | None = None, timeout: fl
         path = _cache_dir() / f"hellaswag_{split}.jsonl"
         if not path.is_file():
             url = HELLASWAG_URL.format(split=split)
-            if any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+            reason = hub.offline_reason(("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+            if reason:
                 raise DataUnavailableError(
-                    f"HellaSwag {split} is downloaded from {url}, but offline mode is set (HF_HUB_OFFLINE / "
-                    "HF_DATASETS_OFFLINE). Pass a local .jsonl file in HellaSwag's format instead."
+                    f"HellaSwag {split} is downloaded from {url}, but offline mode is set ({reason}). "
+                    "Pass a local .jsonl file in HellaSwag's format instead."
                 )
             _download(url, path, timeout)
     if not path.is_file():

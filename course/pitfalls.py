@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from course import tables
 from course.viz import TokenizerAdapter
 
 # The same two sentences in fourteen languages, written for this course (so they
@@ -71,17 +72,10 @@ def count_table(texts: dict[str, str], tokenizers: dict[str, object]) -> dict[st
 
 
 def format_table(table: dict[str, dict[str, float]], fmt: str = "{}", first: str = "") -> str:
-    """A dict of dicts as an aligned text table (rows = outer keys)."""
+    """A dict of dicts as an aligned text table (rows = outer keys, columns = inner keys)."""
     cols = list(next(iter(table.values())))
-    rows = [[first, *cols]] + [[r, *(fmt.format(v[c]) for c in cols)] for r, v in table.items()]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(cols) + 1)]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        )
-        for row in rows
-    )
+    rows = [[r, *(fmt.format(v[c]) for c in cols)] for r, v in table.items()]
+    return tables.format_table(rows, header=[first, *cols], rule=False)
 
 
 # ----------------------------------------------------------------------------

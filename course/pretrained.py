@@ -16,13 +16,12 @@ matrices per block are transposed on the way in and out.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 
+from course import hub
+from course.checkpoint import CheckpointError
 from course.utils import atomic_write_bytes, atomic_write_text
 
 WEIGHT_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json"]
@@ -35,25 +34,7 @@ class WeightsUnavailableError(RuntimeError):
     """The weights are neither on disk nor downloadable right now."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint does not fit the model: missing, unexpected or wrong-shaped tensors."""
-
-
 # ----------------------------------------------------------------------------- finding the files
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Can we open a TCP connection to the hub (HF_ENDPOINT or huggingface.co) within `timeout`?"""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def resolve_checkpoint(name_or_path, patterns=WEIGHT_PATTERNS) -> Path:
@@ -72,12 +53,10 @@ def resolve_checkpoint(name_or_path, patterns=WEIGHT_PATTERNS) -> Path:
             return folder
     except Exception:  # noqa: BLE001 - any cache miss means "go online"
         pass
-    how = "HF_HUB_OFFLINE=1 is set" if _offline() else None
-    if how is None and not hub_reachable():
-        how = "the Hugging Face hub cannot be reached (no network)"
+    how = hub.unreachable_reason(variables=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
     if how:
         raise WeightsUnavailableError(
-            f"weights for {name!r} are not in the local Hugging Face cache and {how}. "
+            f"weights for {name!r} are not in the local Hugging Face cache and the hub cannot be used: {how}. "
             "Download them once while online, or pass a local folder in Hugging Face format "
             "(config.json + model.safetensors)."
         )

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from course.checkpoint import CheckpointError
 from course.utils import atomic_write_bytes, device_type, get_device
 
 # ----------------------------------------------------------------------------- schedule, optimizer, FLOPs
@@ -338,10 +339,6 @@ class TrainResult:
 # ----------------------------------------------------------------------------- checkpoints
 
 CHECKPOINT_FORMAT = "course-checkpoint-v1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read, or does not fit the model / run it is loaded into."""
 
 
 def _dist() -> tuple[int, int]:
