@@ -102,7 +102,7 @@ def check_assets(report, problems):
 
 def hub_reachable(timeout: float = 2.0) -> str:
     """'reachable', or why not, within about `timeout` seconds (DNS included)."""
-    reason = hub.unreachable_reason(timeout)
+    reason = hub.unreachable_reason(timeout, variables=("HF_HUB_OFFLINE",))
     if reason is None:
         return "reachable"
     if reason.startswith("offline mode"):
