@@ -1,7 +1,7 @@
 """Llama 3 as a set of deltas on GPT-2 (the changes nano-llama31 makes to nanoGPT).
 
-Lesson 03 (section 11) compares it with GPT-2; `course train --arch llama`
-trains it with the same trainer. Same skeleton — embeddings, n_layer pre-norm blocks, final norm, head — with:
+Lesson 03 (section 11) compares it with GPT-2; `course.train` trains it as it
+trains GPT. Same skeleton — embeddings, n_layer pre-norm blocks, final norm, head — with:
 
 1. RMSNorm instead of LayerNorm: divide by the root-mean-square only, no mean
    subtraction and no bias.
