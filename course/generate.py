@@ -1,5 +1,9 @@
 """Turning next-token logits into text: sampling filters, the KV cache, `generate`.
 
+Lesson 03 (sampling from a trained GPT, the KV cache) uses it; `GPT.generate`
+and `Llama.generate` are one-line calls to `generate` here, and the commands
+(`course sample`) and the trainer's samples go through them.
+
 A language model only ever answers one question: given these tokens, how
 likely is each possible next token? Generating text is a loop around that
 question — pick a token from the distribution, append it, ask again. This
@@ -9,7 +13,9 @@ module holds everything in that loop that is not the model itself:
   top-k, top-p), as standalone functions so they can be tested and reused;
 - `KVCache`: the keys and values every attention layer has already computed,
   so each new token costs one position of work instead of the whole prefix;
-- `GenerationMixin.generate`, shared by `GPT` and `Llama`.
+- `generate(model, idx, ...)`: the loop itself, for any model with
+  `forward(idx, *, cache=...) -> (logits, loss)` and a `config` holding
+  `n_layer` and `block_size` (both `GPT` and `Llama`).
 
 A cached run must give exactly the tokens of a full recompute; the tests
 check it, and the loop below is written so that the two paths see the same
@@ -110,71 +116,66 @@ class KVCache:
         self.v[layer][:, :, self.pos : end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
 
+@torch.no_grad()
+def generate(
+    model,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
+) -> torch.Tensor:
+    """Append `max_new_tokens` sampled tokens to `idx` (B, T) and return (B, T + new).
 
-class GenerationMixin:
-    """`generate` for any model with `forward(idx, cache=...)` and `config.block_size`."""
+    Pass `seed` (or your own `torch.Generator`) for repeatable sampling.
+    With `use_cache` the prompt is run once and each later step feeds only
+    the newest token. Once the sequence outgrows `block_size`, both paths
+    recompute on the last `block_size` tokens: with absolute positions every
+    cached key would now sit at the wrong position, so a cache cannot be
+    reused there. The model is put in eval mode and restored afterwards.
+    """
+    if idx.dim() != 2 or idx.dtype != torch.long:
+        raise ValueError(
+            "idx must be a (batch, time) tensor of token ids (torch.long), "
+            f"got {tuple(idx.shape)} {idx.dtype}"
+        )
+    if idx.size(1) == 0:
+        raise ValueError("generate needs a prompt of at least one token")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+    if seed is not None and generator is not None:
+        raise ValueError("pass either seed or generator, not both")
+    if seed is not None:
+        generator = torch.Generator(device=idx.device).manual_seed(seed)
+    # validate the sampling options up front, not after the first forward
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if top_k is not None:
+        top_k_filter(torch.zeros(1, 1), top_k)
+    if top_p is not None:
+        top_p_filter(torch.zeros(1, 1), top_p)
 
-    def new_cache(self, max_len: int) -> KVCache:
-        return KVCache(self.config.n_layer, max_len)
-
-    @torch.no_grad()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        use_cache: bool = True,
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-    ) -> torch.Tensor:
-        """Append `max_new_tokens` sampled tokens to `idx` (B, T) and return (B, T + new).
-
-        Pass `seed` (or your own `torch.Generator`) for repeatable sampling.
-        With `use_cache` the prompt is run once and each later step feeds only
-        the newest token. Once the sequence outgrows `block_size`, both paths
-        recompute on the last `block_size` tokens: with absolute positions every
-        cached key would now sit at the wrong position, so a cache cannot be
-        reused there. The model is put in eval mode and restored afterwards.
-        """
-        if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be a (batch, time) tensor of token ids (torch.long), got {tuple(idx.shape)} {idx.dtype}")
-        if idx.size(1) == 0:
-            raise ValueError("generate needs a prompt of at least one token")
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
-        if seed is not None and generator is not None:
-            raise ValueError("pass either seed or generator, not both")
-        if seed is not None:
-            generator = torch.Generator(device=idx.device).manual_seed(seed)
-        # validate the sampling options up front, not after the first forward
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-        if top_k is not None:
-            top_k_filter(torch.zeros(1, 1), top_k)
-        if top_p is not None:
-            top_p_filter(torch.zeros(1, 1), top_p)
-
-        block = self.config.block_size
-        was_training = self.training
-        self.eval()
-        try:
-            cache = None
-            for _ in range(max_new_tokens):
-                if use_cache and idx.size(1) <= block:
-                    if cache is None:
-                        cache = self.new_cache(max_len=min(block, idx.size(1) + max_new_tokens))
-                        logits, _ = self(idx, cache=cache)
-                    else:
-                        logits, _ = self(idx[:, -1:], cache=cache)
+    block = model.config.block_size
+    was_training = model.training
+    model.eval()
+    try:
+        cache = None
+        for _ in range(max_new_tokens):
+            if use_cache and idx.size(1) <= block:
+                if cache is None:
+                    max_len = min(block, idx.size(1) + max_new_tokens)
+                    cache = KVCache(model.config.n_layer, max_len)
+                    logits, _ = model(idx, cache=cache)
                 else:
-                    logits, _ = self(idx[:, -block:])
-                nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
-                idx = torch.cat([idx, nxt], dim=1)
-        finally:
-            self.train(was_training)
-        return idx
+                    logits, _ = model(idx[:, -1:], cache=cache)
+            else:
+                logits, _ = model(idx[:, -block:])
+            nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, nxt], dim=1)
+    finally:
+        model.train(was_training)
+    return idx

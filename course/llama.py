@@ -1,6 +1,7 @@
 """Llama 3 as a set of deltas on GPT-2 (the changes nano-llama31 makes to nanoGPT).
 
-Same skeleton — embeddings, n_layer pre-norm blocks, final norm, head — with:
+Lesson 03 (section 11) compares it with GPT-2; `course.train` trains it as it
+trains GPT. Same skeleton — embeddings, n_layer pre-norm blocks, final norm, head — with:
 
 1. RMSNorm instead of LayerNorm: divide by the root-mean-square only, no mean
    subtraction and no bias.
@@ -16,7 +17,13 @@ Same skeleton — embeddings, n_layer pre-norm blocks, final norm, head — with
 
 RoPE here rotates the two *halves* of each head (Hugging Face's layout), so
 Hugging Face checkpoints load without permuting q/k weights; Meta's original
-checkpoints pair adjacent channels instead and need that permutation.
+checkpoints pair adjacent channels instead and need that permutation
+(`course.pretrained.load_llama` reads Hugging Face folders).
+
+The blocks are written out here rather than shared with `course.model`, so
+this file reads on its own; what it does share is the forward contract —
+`forward(idx, targets=None, *, cache=None) -> (logits, loss)`, `generate` —
+so the trainer, the commands and `course.generate` treat both models alike.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course.model import Block, CausalLM, CausalSelfAttention, check_attn_config
+from course.generate import KVCache, generate
+from course.model import attention, check_attn_config, check_input, gpt2_init_, lm_loss
 
 
 @dataclass
@@ -49,7 +57,7 @@ class LlamaConfig:
     attn_impl: str = "sdpa"
 
     def __post_init__(self):
-        check_attn_config(self, self.n_head)
+        check_attn_config(self)
         if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
             raise ValueError(f"n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head})")
         if (self.n_embd // self.n_head) % 2:
@@ -165,28 +173,76 @@ class SwiGLU(nn.Module):
         return self.dropout(self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x)))
 
 
-class Llama(CausalLM):
+class GroupedQueryAttention(nn.Module):
+    """Causal self-attention with n_kv_head <= n_head key/value heads and RoPE.
+
+    One fused projection c_attn makes n_head query heads and n_kv_head key and
+    value heads; each K/V head serves n_head // n_kv_head consecutive query
+    heads. q and k are rotated by position (`rope`, shared by every layer)
+    before the keys go into the cache, so cached keys already carry their
+    positions.
+    """
+
+    def __init__(self, config: LlamaConfig, rope: RotaryEmbedding, layer_idx: int = 0):
+        super().__init__()
+        self.n_head, self.n_kv_head = config.n_head, config.n_kv_head
+        self.head_dim = config.n_embd // config.n_head
+        self.layer_idx = layer_idx
+        self.attn_impl = config.attn_impl
+        self.dropout = config.dropout
+        self.rope = rope
+        qkv_dim = (self.n_head + 2 * self.n_kv_head) * self.head_dim
+        self.c_attn = nn.Linear(config.n_embd, qkv_dim, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        hd, nh, nkv = self.head_dim, self.n_head, self.n_kv_head
+        q, k, v = self.c_attn(x).split([nh * hd, nkv * hd, nkv * hd], dim=2)
+        q = q.view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd)
+        k = k.view(B, T, nkv, hd).transpose(1, 2)  # (B, nkv, T, hd)
+        v = v.view(B, T, nkv, hd).transpose(1, 2)
+        q, k = self.rope(q, k, cache.pos if cache is not None else 0)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)  # the cache holds nkv heads, not nh
+        if nkv != nh:
+            k = k.repeat_interleave(nh // nkv, dim=1)
+            v = v.repeat_interleave(nh // nkv, dim=1)
+        y = attention(q, k, v, self.attn_impl, self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class Block(nn.Module):
+    """Pre-norm block, as GPT-2's, with RMSNorm, grouped-query attention and SwiGLU."""
+
+    def __init__(self, config: LlamaConfig, rope: RotaryEmbedding, layer_idx: int = 0):
+        super().__init__()
+        self.ln_1 = RMSNorm(config.n_embd, config.norm_eps)
+        self.attn = GroupedQueryAttention(config, rope, layer_idx)
+        self.ln_2 = RMSNorm(config.n_embd, config.norm_eps)
+        self.mlp = SwiGLU(config)
+
+    def forward(self, x, cache: KVCache | None = None):
+        x = x + self.attn(self.ln_1(x), cache)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class Llama(nn.Module):
     """Llama 3: GPT's block stack with RMSNorm, RoPE, SwiGLU, GQA and an untied head."""
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
         self.config = config
-        rope = RotaryEmbedding(config)
-        norm = lambda: RMSNorm(config.n_embd, config.norm_eps)
+        rope = RotaryEmbedding(config)  # no weights: one instance serves every layer
         self.transformer = nn.ModuleDict(
             dict(
                 wte=nn.Embedding(config.vocab_size, config.n_embd),
                 drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(
-                    Block(
-                        config,
-                        CausalSelfAttention(config, layer_idx=i, n_kv_head=config.n_kv_head, rope=rope),
-                        SwiGLU(config),
-                        norm=norm,
-                    )
-                    for i in range(config.n_layer)
-                ),
-                ln_f=norm(),
+                h=nn.ModuleList(Block(config, rope, layer_idx=i) for i in range(config.n_layer)),
+                ln_f=RMSNorm(config.n_embd, config.norm_eps),
             )
         )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -194,13 +250,25 @@ class Llama(CausalLM):
             self.transformer.wte.weight = self.lm_head.weight
         self.init_weights()
 
+    def init_weights(self, scale_residual: bool = True) -> None:
+        """GPT-2's init (`course.model.gpt2_init_`), so the two models start alike."""
+        gpt2_init_(self, self.config.n_layer, scale_residual)
+
     def embed(self, idx, start: int = 0):
         return self.transformer.drop(self.transformer.wte(idx))  # positions enter through RoPE
 
-    @classmethod
-    def from_pretrained(cls, path: str, *, dtype: torch.dtype | None = None, device=None, **overrides) -> Llama:
-        """Weights from a local Hugging Face Llama folder (config.json + safetensors or .bin),
-        or a hub id when online and you have access to it."""
-        from course.pretrained import load_llama
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None):
+        """idx (B, T) -> (logits (B, T, vocab), loss or None): the contract of `GPT.forward`."""
+        start = cache.pos if cache is not None else 0
+        check_input(idx, start, self.config.block_size)
+        x = self.embed(idx, start)
+        for block in self.transformer.h:
+            x = block(x, cache)
+        logits = self.lm_head(self.transformer.ln_f(x))
+        if cache is not None:
+            cache.pos += idx.size(1)
+        return logits, lm_loss(logits, targets, idx)
 
-        return load_llama(cls, path, dtype=dtype, device=device, **overrides)
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, **sampling) -> torch.Tensor:
+        """As `GPT.generate`: see `course.generate.generate` for the options."""
+        return generate(self, idx, max_new_tokens, **sampling)

@@ -1,4 +1,4 @@
-"""GPT-2, from scratch, in the style of nanoGPT's model.py.
+"""GPT-2, from scratch, in the style of nanoGPT's model.py. Lesson 03 builds it.
 
 tokens (B, T) -> token + position embeddings -> n_layer x Block -> LayerNorm
 -> lm_head -> logits (B, T, vocab). Each Block is pre-LayerNorm:
@@ -10,10 +10,11 @@ The running sum `x` is the *residual stream*: every sublayer reads it through a
 LayerNorm and adds its answer back, so gradients flow straight from the loss
 to the embeddings through the additions.
 
-Submodule names match Hugging Face's GPT-2 (transformer.wte, h[i].attn.c_attn,
-...) so real checkpoints load by name (see `course.pretrained`). The Llama
-variant in `course.llama` reuses `CausalSelfAttention`, `Block` and the
-generation code; `from course.model import Llama, LlamaConfig` works too.
+Read it top to bottom: the config, attention, the MLP, the block, the model,
+then parameter counting. Submodule names match Hugging Face's GPT-2
+(transformer.wte, h[i].attn.c_attn, ...) so real checkpoints load by name
+(`course.pretrained.load_gpt2`). Llama, with its own blocks, is in `course.llama`;
+sampling and the KV cache are in `course.generate`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course.generate import GenerationMixin, KVCache, sample_next, top_k_filter, top_p_filter
+from course.generate import KVCache, generate
 
 ATTN_IMPLS = ("sdpa", "manual")
 
@@ -42,7 +43,7 @@ class GPTConfig:
     attn_impl: str = "sdpa"  # "sdpa": F.scaled_dot_product_attention; "manual": explicit masked softmax
 
     def __post_init__(self):
-        check_attn_config(self, self.n_head)
+        check_attn_config(self)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> GPTConfig:
@@ -65,27 +66,17 @@ GPT_PRESETS: dict[str, dict] = {
 }
 
 
-def check_attn_config(config, n_head: int) -> None:
-    """Errors for configs that cannot build (shared by GPTConfig and LlamaConfig)."""
+def check_attn_config(config) -> None:
+    """Errors for configs that cannot build (GPTConfig's and LlamaConfig's shared fields)."""
     if config.attn_impl not in ATTN_IMPLS:
         raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {config.attn_impl!r}")
-    if config.n_embd % n_head != 0:
-        raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({n_head})")
+    if config.n_embd % config.n_head != 0:
+        raise ValueError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
     if not 0.0 <= config.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
 
 
-class LayerNorm(nn.Module):
-    """LayerNorm with an optional bias (PyTorch's `nn.LayerNorm` before 2.1 had no bias=False)."""
-
-    def __init__(self, ndim: int, bias: bool = True, eps: float = 1e-5):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(ndim))
-        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
-        self.eps = eps
-
-    def forward(self, x):
-        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+# ----------------------------------------------------------------------------- attention
 
 
 def causal_mask(T: int, S: int, device=None) -> torch.Tensor:
@@ -97,55 +88,12 @@ def causal_mask(T: int, S: int, device=None) -> torch.Tensor:
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with one fused Q/K/V projection.
-
-    Each of n_head heads gets head_dim = n_embd / n_head channels, attends
-    only to the current and earlier positions, and the heads' outputs are
-    concatenated and mixed by c_proj. With n_kv_head < n_head (grouped-query
-    attention, Llama) several query heads share one key/value head, which
-    shrinks c_attn and the KV cache. `rope`, when given, rotates q and k by
-    position (Llama); GPT-2 adds learned positions to the input instead.
-    """
-
-    def __init__(self, config, layer_idx: int = 0, n_kv_head: int | None = None, rope=None):
-        super().__init__()
-        self.n_head = config.n_head
-        self.n_kv_head = n_kv_head or config.n_head
-        if self.n_head % self.n_kv_head != 0:
-            raise ValueError(f"n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head})")
-        self.head_dim = config.n_embd // config.n_head
-        self.layer_idx = layer_idx
-        self.attn_impl = config.attn_impl
-        self.dropout = config.dropout
-        self.rope = rope
-        qkv_dim = (self.n_head + 2 * self.n_kv_head) * self.head_dim
-        self.c_attn = nn.Linear(config.n_embd, qkv_dim, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        B, T, C = x.shape
-        hd, nh, nkv = self.head_dim, self.n_head, self.n_kv_head
-        q, k, v = self.c_attn(x).split([nh * hd, nkv * hd, nkv * hd], dim=2)
-        q = q.view(B, T, nh, hd).transpose(1, 2)  # (B, nh, T, hd)
-        k = k.view(B, T, nkv, hd).transpose(1, 2)
-        v = v.view(B, T, nkv, hd).transpose(1, 2)
-        start = cache.pos if cache is not None else 0
-        if self.rope is not None:
-            q, k = self.rope(q, k, start)
-        if cache is not None:
-            k, v = cache.update(self.layer_idx, k, v)  # now all S = start + T positions
-        if nkv != nh:  # each key/value head serves nh // nkv consecutive query heads
-            k = k.repeat_interleave(nh // nkv, dim=1)
-            v = v.repeat_interleave(nh // nkv, dim=1)
-        y = attention(q, k, v, self.attn_impl, self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # concatenate the heads
-        return self.resid_dropout(self.c_proj(y))
-
-
 def attention(q, k, v, impl: str = "sdpa", dropout_p: float = 0.0) -> torch.Tensor:
-    """softmax(q k^T / sqrt(hd), causal) v for q (B, H, T, hd) and k, v (B, H, S, hd), S >= T."""
+    """softmax(q k^T / sqrt(hd), causal) v for q (B, H, T, hd) and k, v (B, H, S, hd), S >= T.
+
+    "manual" spells the computation out; "sdpa" hands it to PyTorch's fused
+    kernel, which gives the same result with less memory traffic.
+    """
     T, S = q.size(-2), k.size(-2)
     if impl == "sdpa":
         if T == S:  # the fused kernels know the plain causal case
@@ -162,10 +110,45 @@ def attention(q, k, v, impl: str = "sdpa", dropout_p: float = 0.0) -> torch.Tens
     return att @ v
 
 
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused Q/K/V projection.
+
+    Each of n_head heads gets head_dim = n_embd / n_head channels, attends
+    only to the current and earlier positions, and the heads' outputs are
+    concatenated and mixed by c_proj. With a KV cache, this layer's keys and
+    values of earlier positions come from the cache (slot `layer_idx`) instead
+    of being recomputed.
+    """
+
+    def __init__(self, config: GPTConfig, layer_idx: int = 0):
+        super().__init__()
+        self.n_head = config.n_head
+        self.layer_idx = layer_idx
+        self.attn_impl = config.attn_impl
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim): the heads become a batch dimension
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)  # now all S = cache.pos + T positions
+        y = attention(q, k, v, self.attn_impl, self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # concatenate the heads
+        return self.resid_dropout(self.c_proj(y))
+
+
+# ----------------------------------------------------------------------------- MLP and block
+
+
 class MLP(nn.Module):
     """Position-wise feed-forward: widen 4x, GELU (tanh approximation, as GPT-2), project back."""
 
-    def __init__(self, config):
+    def __init__(self, config: GPTConfig):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU(approximate="tanh")
@@ -177,18 +160,14 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
+    """Pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
 
-    `norm` and `mlp` are injected so Llama reuses this class with RMSNorm and SwiGLU.
-    """
-
-    def __init__(self, config, attn: nn.Module, mlp: nn.Module, norm=None):
+    def __init__(self, config: GPTConfig, layer_idx: int = 0):
         super().__init__()
-        norm = norm or (lambda: LayerNorm(config.n_embd, bias=config.bias))
-        self.ln_1 = norm()
-        self.attn = attn
-        self.ln_2 = norm()
-        self.mlp = mlp
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
 
     def forward(self, x, cache: KVCache | None = None):
         x = x + self.attn(self.ln_1(x), cache)
@@ -196,72 +175,10 @@ class Block(nn.Module):
         return x
 
 
-class CausalLM(nn.Module, GenerationMixin):
-    """What GPT and Llama share: the block stack, the loss, init, generation.
-
-    Subclasses build `self.transformer` (wte, h, ln_f, optionally wpe and
-    drop) and `self.lm_head`, and define `embed(idx, start)`.
-    """
-
-    config: GPTConfig
-
-    def check_length(self, T: int, start: int = 0) -> None:
-        if start + T > self.config.block_size:
-            where = f" at position {start}" if start else ""
-            raise ValueError(
-                f"sequence of length {T}{where} is longer than the model's context "
-                f"(block_size={self.config.block_size}); crop it to the last {self.config.block_size} tokens"
-            )
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None):
-        """idx (B, T) token ids -> (logits (B, T, vocab), loss or None).
-
-        `targets` (B, T) are the next tokens (idx shifted left by one); positions
-        with target -1 are left out of the mean cross-entropy (padding).
-        """
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
-        B, T = idx.shape
-        start = cache.pos if cache is not None else 0
-        self.check_length(T, start)
-        x = self.embed(idx, start)
-        for block in self.transformer.h:
-            x = block(x, cache)
-        x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)
-        if cache is not None:
-            cache.pos += T
-        loss = None
-        if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
-
-    def init_weights(self, scale_residual: bool = True) -> None:
-        """GPT-2's init: N(0, 0.02) for weights and embeddings, zero biases.
-
-        The projections that write into the residual stream (attn.c_proj,
-        mlp.c_proj / down_proj) get std 0.02 / sqrt(2 * n_layer): 2 * n_layer
-        sublayers add into the stream, and scaling each keeps the sum's
-        variance from growing with depth. `scale_residual=False` turns that off
-        (the lesson measures the difference).
-        """
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if scale_residual:
-            std = 0.02 / math.sqrt(2 * self.config.n_layer)
-            for name, p in self.named_parameters():
-                if name.endswith(("c_proj.weight", "down_proj.weight")):
-                    nn.init.normal_(p, mean=0.0, std=std)
+# ----------------------------------------------------------------------------- the model
 
 
-class GPT(CausalLM):
+class GPT(nn.Module):
     """GPT-2: learned positions, LayerNorm, GELU MLP, head tied to the token embedding."""
 
     def __init__(self, config: GPTConfig):
@@ -272,11 +189,8 @@ class GPT(CausalLM):
                 wte=nn.Embedding(config.vocab_size, config.n_embd),
                 wpe=nn.Embedding(config.block_size, config.n_embd),
                 drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(
-                    Block(config, CausalSelfAttention(config, layer_idx=i), MLP(config))
-                    for i in range(config.n_layer)
-                ),
-                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+                h=nn.ModuleList(Block(config, layer_idx=i) for i in range(config.n_layer)),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
             )
         )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -284,25 +198,82 @@ class GPT(CausalLM):
         self.transformer.wte.weight = self.lm_head.weight
         self.init_weights()
 
+    def init_weights(self, scale_residual: bool = True) -> None:
+        """GPT-2's init: N(0, 0.02) weights and embeddings, zero biases, smaller residual
+        projections (see `gpt2_init_`); `scale_residual=False` turns that last part off."""
+        gpt2_init_(self, self.config.n_layer, scale_residual)
+
     def embed(self, idx, start: int = 0):
+        """Token vectors plus the learned vectors of positions start..start+T-1."""
         pos = torch.arange(start, start + idx.size(1), dtype=torch.long, device=idx.device)
         return self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
 
-    @classmethod
-    def from_pretrained(cls, name_or_path: str, *, dtype: torch.dtype | None = None, device=None, **overrides) -> GPT:
-        """GPT-2 weights from a Hugging Face id ("gpt2" ... "gpt2-xl") or a local HF folder.
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None):
+        """idx (B, T) token ids -> (logits (B, T, vocab), loss or None).
 
-        `overrides` change config fields that do not touch weights (dropout, attn_impl).
+        `targets` (B, T) are the next tokens (idx shifted left by one); positions
+        with target -1 are left out of the mean cross-entropy (padding). With a
+        `cache`, idx holds only the new positions; the cache supplies the rest.
         """
-        from course.pretrained import load_gpt2
+        start = cache.pos if cache is not None else 0
+        check_input(idx, start, self.config.block_size)
+        x = self.embed(idx, start)
+        for block in self.transformer.h:
+            x = block(x, cache)
+        logits = self.lm_head(self.transformer.ln_f(x))
+        if cache is not None:
+            cache.pos += idx.size(1)
+        return logits, lm_loss(logits, targets, idx)
 
-        return load_gpt2(cls, name_or_path, dtype=dtype, device=device, **overrides)
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, **sampling) -> torch.Tensor:
+        """Append `max_new_tokens` sampled tokens to idx (B, T); the options
+        (temperature, top_k, top_p, seed, generator, use_cache) are those of
+        `course.generate.generate`."""
+        return generate(self, idx, max_new_tokens, **sampling)
 
-    def save_pretrained(self, folder) -> None:
-        """Write config.json + model.safetensors in Hugging Face's GPT-2 format."""
-        from course.pretrained import save_gpt2
 
-        save_gpt2(self, folder)
+def gpt2_init_(model: nn.Module, n_layer: int, scale_residual: bool = True) -> None:
+    """GPT-2's init, in place: N(0, 0.02) for weights and embeddings, zero biases.
+
+    The projections that write into the residual stream (attn.c_proj,
+    mlp.c_proj, and Llama's down_proj) get std 0.02 / sqrt(2 * n_layer):
+    2 * n_layer sublayers add into the stream, and scaling each keeps the
+    sum's variance from growing with depth (lesson 03 measures the difference).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if scale_residual:
+        std = 0.02 / math.sqrt(2 * n_layer)
+        for name, p in model.named_parameters():
+            if name.endswith(("c_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=std)
+
+
+def check_input(idx: torch.Tensor, start: int, block_size: int) -> None:
+    """Clear errors for what the embedding would otherwise fail on obscurely."""
+    if idx.dim() != 2:
+        raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
+    T = idx.size(1)
+    if start + T > block_size:
+        where = f" at position {start}" if start else ""
+        raise ValueError(
+            f"sequence of length {T}{where} is longer than the model's context "
+            f"(block_size={block_size}); crop it to the last {block_size} tokens"
+        )
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+    """Mean next-token cross-entropy in float32, skipping targets of -1; None without targets."""
+    if targets is None:
+        return None
+    if targets.shape != idx.shape:
+        raise ValueError(f"targets shape {tuple(targets.shape)} must equal idx shape {tuple(idx.shape)}")
+    return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
 
 
 # ----------------------------------------------------------------------------- parameter counting
@@ -316,8 +287,9 @@ def count_params(model: nn.Module, *, count_tied_once: bool = True) -> int:
     return sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))
 
 
-def param_breakdown(model: CausalLM) -> dict[str, int]:
-    """Parameters by part, measured on the module: embeddings, per block, final norm, head.
+def param_breakdown(model: nn.Module) -> dict[str, int]:
+    """Parameters by part, measured on the module (a GPT or a Llama): embeddings,
+    per block, final norm, head.
 
     `lm_head` is 0 when it is tied to the token embedding; `total` counts
     every distinct parameter once, so the parts sum to it.
@@ -357,18 +329,13 @@ def gpt_param_counts(config: GPTConfig, tied: bool = True) -> dict[str, int]:
 
 
 def kv_cache_bytes(config, seq_len: int, batch_size: int = 1, bytes_per_value: int = 2) -> int:
-    """Memory of a full KV cache: keys and values, every layer, every KV head, every position."""
+    """Memory of a full KV cache: keys and values, every layer, every KV head, every position.
+
+    Works for a GPTConfig and a LlamaConfig (whose `n_kv_head` < n_head shrinks it).
+    """
     n_kv = getattr(config, "n_kv_head", None) or config.n_head
     head_dim = config.n_embd // config.n_head
     return 2 * config.n_layer * n_kv * head_dim * seq_len * batch_size * bytes_per_value
-
-
-def __getattr__(name):  # `from course.model import Llama, LlamaConfig` without an import cycle
-    if name in ("Llama", "LlamaConfig"):
-        import course.llama
-
-        return getattr(course.llama, name)
-    raise AttributeError(f"module 'course.model' has no attribute {name!r}")
 
 
 __all__ = [
@@ -376,18 +343,13 @@ __all__ = [
     "GPTConfig",
     "GPT_PRESETS",
     "Block",
-    "CausalLM",
     "CausalSelfAttention",
-    "KVCache",
-    "LayerNorm",
     "MLP",
     "attention",
     "causal_mask",
     "count_params",
     "gpt_param_counts",
+    "gpt2_init_",
     "kv_cache_bytes",
     "param_breakdown",
-    "sample_next",
-    "top_k_filter",
-    "top_p_filter",
 ]

@@ -1,4 +1,9 @@
-"""Loading (and saving) Hugging Face checkpoints into `course.model.GPT` and `course.llama.Llama`.
+"""Hugging Face checkpoints in and out of `course.model.GPT` and `course.llama.Llama`.
+
+Lesson 03 loads OpenAI's GPT-2 with `load_gpt2("gpt2")`, writes a model with
+`save_gpt2`, and the tests compare both models with `transformers` through
+`load_gpt2` / `load_llama`. This module sits above the models: it imports
+them, they know nothing of it.
 
 A checkpoint is a folder with config.json and the weights (model.safetensors,
 possibly sharded, or a pickled pytorch_model.bin, which we read with
@@ -19,9 +24,13 @@ import json
 from pathlib import Path
 
 import torch
+from huggingface_hub import snapshot_download
+from safetensors.torch import load_file, save
 
 from course import hub
 from course.checkpoint import CheckpointError
+from course.llama import Llama, LlamaConfig
+from course.model import GPT, GPTConfig
 from course.utils import atomic_write_bytes, atomic_write_text
 
 WEIGHT_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json"]
@@ -45,8 +54,6 @@ def resolve_checkpoint(name_or_path, patterns=WEIGHT_PATTERNS) -> Path:
     name = str(name_or_path)
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise FileNotFoundError(f"{name!r} is not a folder; expected a Hugging Face format folder or a hub id like 'gpt2'")
-    from huggingface_hub import snapshot_download
-
     try:  # already cached? never touches the network
         folder = Path(snapshot_download(name, allow_patterns=patterns, local_files_only=True))
         if any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")):
@@ -75,8 +82,6 @@ def read_config(folder: Path) -> dict:
 
 def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     """All tensors of a checkpoint folder: (sharded) safetensors, else (sharded) pytorch_model.bin."""
-    from safetensors.torch import load_file
-
     def shards(index_name):
         index = json.loads((folder / index_name).read_text(encoding="utf-8"))
         return sorted(set(index["weight_map"].values()))
@@ -137,9 +142,7 @@ def _check_overrides(overrides: dict) -> None:
 # ----------------------------------------------------------------------------- GPT-2
 
 
-def gpt2_config_from_hf(hf: dict, source: str, **overrides):
-    from course.model import GPTConfig
-
+def gpt2_config_from_hf(hf: dict, source: str, **overrides) -> GPTConfig:
     if hf.get("model_type", "gpt2") != "gpt2":
         raise CheckpointError(f"{source}: config.json has model_type {hf['model_type']!r}, not 'gpt2'")
     unsupported = {
@@ -161,11 +164,16 @@ def gpt2_config_from_hf(hf: dict, source: str, **overrides):
     )
 
 
-def load_gpt2(cls, name_or_path, dtype=None, device=None, **overrides):
+def load_gpt2(name_or_path, *, dtype: torch.dtype | None = None, device=None, **overrides) -> GPT:
+    """GPT-2 weights from a Hugging Face id ("gpt2" ... "gpt2-xl") or a local HF folder.
+
+    `overrides` change config fields that do not touch weights (dropout, attn_impl).
+    The model comes back in eval mode, cast to `dtype` and moved to `device` if given.
+    """
     folder = resolve_checkpoint(name_or_path)
     source = f"checkpoint {str(name_or_path)!r}"
     config = gpt2_config_from_hf(read_config(folder), source, **overrides)
-    model = cls(config)
+    model = GPT(config)
     sd = read_state_dict(folder)
     # HF's own gpt2 repos store GPT2Model keys ("h.0...."), save_pretrained adds "transformer."
     sd = {k.removeprefix("transformer."): v for k, v in sd.items() if not k.endswith(IGNORED_GPT2)}
@@ -183,10 +191,8 @@ def load_gpt2(cls, name_or_path, dtype=None, device=None, **overrides):
     return _finish(model, dtype, device)
 
 
-def save_gpt2(model, folder) -> None:
+def save_gpt2(model: GPT, folder) -> None:
     """config.json + model.safetensors that transformers' GPT2LMHeadModel loads."""
-    from safetensors.torch import save
-
     c = model.config
     if not c.bias:
         raise ValueError("Hugging Face's GPT-2 always has biases; this model was built with bias=False")
@@ -212,9 +218,7 @@ def save_gpt2(model, folder) -> None:
 # ----------------------------------------------------------------------------- Llama
 
 
-def llama_config_from_hf(hf: dict, source: str, **overrides):
-    from course.llama import LlamaConfig
-
+def llama_config_from_hf(hf: dict, source: str, **overrides) -> LlamaConfig:
     if hf.get("model_type", "llama") != "llama":
         raise CheckpointError(f"{source}: config.json has model_type {hf['model_type']!r}, not 'llama'")
     n_head = hf["num_attention_heads"]
@@ -240,11 +244,13 @@ def llama_config_from_hf(hf: dict, source: str, **overrides):
     )
 
 
-def load_llama(cls, name_or_path, dtype=None, device=None, **overrides):
+def load_llama(name_or_path, *, dtype: torch.dtype | None = None, device=None, **overrides) -> Llama:
+    """Weights from a local Hugging Face Llama folder (config.json + safetensors or .bin),
+    or a hub id when online and you have access to it. As `load_gpt2` otherwise."""
     folder = resolve_checkpoint(name_or_path)
     source = f"checkpoint {str(name_or_path)!r}"
     config = llama_config_from_hf(read_config(folder), source, **overrides)
-    model = cls(config)
+    model = Llama(config)
     sd = read_state_dict(folder)
     if config.tie_embeddings:
         sd.pop("lm_head.weight", None)

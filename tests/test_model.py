@@ -1,34 +1,48 @@
-"""course.model / course.llama / course.generate against independent references.
+"""course.model / course.llama / course.generate / course.pretrained against independent references.
 
 References: transformers' GPT2LMHeadModel and LlamaForCausalLM (random tiny
 configs written with save_pretrained), brute-force filtering loops, plain
-recompute of every step, and GPT-2's published parameter count.
+recompute of every step, and GPT-2's published parameter count. Only the
+tests that compare with transformers (a dev dependency) need it; the others
+run without it.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import math
-import time
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import course.hub
+import course.pretrained
 from course.generate import KVCache, sample_next, top_k_filter, top_p_filter
+from course.llama import Llama, LlamaConfig
 from course.model import (
     GPT,
     GPTConfig,
-    Llama,
-    LlamaConfig,
     count_params,
     gpt_param_counts,
     kv_cache_bytes,
     param_breakdown,
 )
-from course.pretrained import CheckpointError, WeightsUnavailableError
+from course.pretrained import (
+    CheckpointError,
+    WeightsUnavailableError,
+    load_gpt2,
+    load_llama,
+    save_gpt2,
+)
 
-transformers = pytest.importorskip("transformers")  # a dev dependency; CI installs it
+
+@pytest.fixture(scope="module")
+def transformers():
+    return pytest.importorskip("transformers")
+
 
 TINY_GPT2 = dict(n_layer=2, n_head=4, n_embd=32, n_positions=48, vocab_size=101)
 
@@ -38,7 +52,7 @@ def _tokens(vocab, shape, seed=0):
 
 
 @pytest.fixture(scope="module")
-def hf_gpt2_dir(tmp_path_factory):
+def hf_gpt2_dir(transformers, tmp_path_factory):
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**TINY_GPT2)).eval()
     folder = tmp_path_factory.mktemp("hf_gpt2")
@@ -46,7 +60,7 @@ def hf_gpt2_dir(tmp_path_factory):
     return folder, hf
 
 
-def _hf_llama(tmp_path_factory, name, **kw):
+def _hf_llama(transformers, tmp_path_factory, name, **kw):
     torch.manual_seed(1)
     cfg = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                num_attention_heads=4, max_position_embeddings=64, rms_norm_eps=1e-5)
@@ -67,8 +81,8 @@ LLAMA_CASES = {
 
 
 @pytest.fixture(scope="module", params=list(LLAMA_CASES))
-def hf_llama_dir(request, tmp_path_factory):
-    return _hf_llama(tmp_path_factory, request.param, **LLAMA_CASES[request.param])
+def hf_llama_dir(request, transformers, tmp_path_factory):
+    return _hf_llama(transformers, tmp_path_factory, request.param, **LLAMA_CASES[request.param])
 
 
 # ----------------------------------------------------------------------------- configs and counts
@@ -212,7 +226,7 @@ def test_backward_reaches_every_parameter():
 @pytest.mark.parametrize("attn_impl", ["sdpa", "manual"])
 def test_gpt_logits_equal_transformers(hf_gpt2_dir, attn_impl):
     folder, hf = hf_gpt2_dir
-    model = GPT.from_pretrained(folder, attn_impl=attn_impl)
+    model = load_gpt2(folder, attn_impl=attn_impl)
     idx = _tokens(101, (2, 48))
     ref = hf(idx).logits
     assert ref.std() > 0.05  # a real, non-degenerate comparison
@@ -229,25 +243,25 @@ def test_gpt_loads_a_pickled_bin_with_original_key_names(hf_gpt2_dir, tmp_path):
     sd["h.0.attn.bias"] = torch.tril(torch.ones(1, 1, 48, 48))
     torch.save(sd, tmp_path / "pytorch_model.bin")
     (tmp_path / "config.json").write_text((folder / "config.json").read_text())
-    model = GPT.from_pretrained(tmp_path)
+    model = load_gpt2(tmp_path)
     idx = _tokens(101, (1, 30))
     torch.testing.assert_close(model(idx)[0], hf(idx).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_save_pretrained_round_trips_through_transformers(tmp_path):
+def test_save_gpt2_round_trips_through_transformers(transformers, tmp_path):
     torch.manual_seed(3)
     model = GPT(GPTConfig.from_preset("cpu-tiny", vocab_size=77)).eval()
-    model.save_pretrained(tmp_path)
+    save_gpt2(model, tmp_path)
     hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     idx = _tokens(77, (2, 64))
     torch.testing.assert_close(model(idx)[0], hf(idx).logits, atol=1e-5, rtol=1e-5)
-    again = GPT.from_pretrained(tmp_path)
+    again = load_gpt2(tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
 def test_llama_logits_equal_transformers(hf_llama_dir):
     folder, hf = hf_llama_dir
-    model = Llama.from_pretrained(folder)
+    model = load_llama(folder)
     idx = _tokens(97, (2, 64))
     ref = hf(idx).logits
     assert ref.std() > 0.05
@@ -259,7 +273,7 @@ def test_llama_logits_equal_transformers(hf_llama_dir):
 
 def test_llama_kv_cache_generation_equals_transformers_greedy(hf_llama_dir):
     folder, hf = hf_llama_dir
-    model = Llama.from_pretrained(folder)
+    model = load_llama(folder)
     idx = _tokens(97, (1, 7))
     ours = model.generate(idx, 20, temperature=0)
     ref = idx
@@ -294,24 +308,24 @@ def test_wrong_shaped_checkpoint_names_the_tensor(hf_gpt2_dir, tmp_path):
 
     bad = _copy_folder(folder, tmp_path, edit_tensors=shrink)
     with pytest.raises(CheckpointError, match=r"'h\.1\.mlp\.c_fc\.weight' has shape \(100, 32\) after transposing.*expects \(128, 32\)"):
-        GPT.from_pretrained(bad)
+        load_gpt2(bad)
 
 
 def test_config_that_does_not_match_the_weights_is_caught(hf_gpt2_dir, tmp_path):
     folder, _ = hf_gpt2_dir
     bad = _copy_folder(folder, tmp_path, edit_config=lambda c: c.update(n_embd=64))
     with pytest.raises(CheckpointError, match="wte.weight' has shape \\(101, 32\\)"):
-        GPT.from_pretrained(bad)
+        load_gpt2(bad)
 
 
 def test_missing_and_unexpected_tensors_are_named(hf_gpt2_dir, tmp_path_factory):
     folder, _ = hf_gpt2_dir
     missing = _copy_folder(folder, tmp_path_factory.mktemp("m"), edit_tensors=lambda t: t.pop("transformer.ln_f.bias"))
     with pytest.raises(CheckpointError, match="ln_f.bias"):
-        GPT.from_pretrained(missing)
+        load_gpt2(missing)
     extra = _copy_folder(folder, tmp_path_factory.mktemp("e"), edit_tensors=lambda t: t.update(surprise=torch.zeros(3)))
     with pytest.raises(CheckpointError, match="unexpected tensors \\['surprise'\\]"):
-        GPT.from_pretrained(extra)
+        load_gpt2(extra)
 
 
 def test_llama_wrong_shape_and_wrong_model_type(hf_llama_dir, tmp_path_factory):
@@ -322,42 +336,58 @@ def test_llama_wrong_shape_and_wrong_model_type(hf_llama_dir, tmp_path_factory):
 
     bad = _copy_folder(folder, tmp_path_factory.mktemp("k"), edit_tensors=cut)
     with pytest.raises(CheckpointError, match="'model.layers.0.self_attn.k_proj.weight' has shape \\(8, 64\\)"):
-        Llama.from_pretrained(bad)
+        load_llama(bad)
     with pytest.raises(CheckpointError, match="model_type 'llama', not 'gpt2'"):
-        GPT.from_pretrained(folder)
+        load_gpt2(folder)
 
 
 def test_not_a_checkpoint_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        GPT.from_pretrained(tmp_path)
+        load_gpt2(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(dict(TINY_GPT2, model_type="gpt2")))
     with pytest.raises(FileNotFoundError, match="no weights in .*found config.json"):
-        GPT.from_pretrained(tmp_path)
+        load_gpt2(tmp_path)
     with pytest.raises(FileNotFoundError, match="is not a folder"):
-        GPT.from_pretrained(tmp_path / "nope")
+        load_gpt2(tmp_path / "nope")
 
 
 UNCACHED_ID = "llms-from-scratch/model-that-is-never-cached"
 
 
-def test_offline_uncached_hub_id_fails_fast(monkeypatch):
+@pytest.fixture
+def hub_downloads(monkeypatch):
+    """Record every snapshot_download call as (repo id, local_files_only); nothing is cached."""
+    calls = []
+
+    def fake(repo_id, *, allow_patterns=None, local_files_only=False):
+        calls.append((repo_id, local_files_only))
+        raise FileNotFoundError(f"{repo_id} is not in the cache")
+
+    monkeypatch.setattr(course.pretrained, "snapshot_download", fake)
+    return calls
+
+
+def _no_connection(*args, **kwargs):
+    raise AssertionError("offline mode must not open a connection")
+
+
+def test_offline_uncached_hub_id_fails_without_going_online(monkeypatch, hub_downloads):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    t0 = time.perf_counter()
+    monkeypatch.setattr(course.hub.socket, "create_connection", _no_connection)
     with pytest.raises(WeightsUnavailableError, match=r"not in the local Hugging Face cache and the hub cannot be used: offline mode \(HF_HUB_OFFLINE=1 is set\)"):
-        GPT.from_pretrained(UNCACHED_ID)
+        load_gpt2(UNCACHED_ID)
     with pytest.raises(WeightsUnavailableError, match="HF_HUB_OFFLINE=1"):
-        Llama.from_pretrained(UNCACHED_ID)
-    assert time.perf_counter() - t0 < 5
+        load_llama(UNCACHED_ID)
+    assert hub_downloads == [(UNCACHED_ID, True)] * 2  # looked in the cache only, never downloaded
 
 
-def test_unreachable_hub_fails_fast(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+def test_unreachable_hub_fails_without_a_download(monkeypatch, hub_downloads):
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    t0 = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match=r"hub cannot be used: 127\.0\.0\.1:9 cannot be reached"):
-        GPT.from_pretrained(UNCACHED_ID)
-    assert time.perf_counter() - t0 < 5
+        load_gpt2(UNCACHED_ID)
+    assert hub_downloads == [(UNCACHED_ID, True)]
 
 
 # ----------------------------------------------------------------------------- generation
@@ -476,3 +506,47 @@ def test_sampling_respects_the_filters():
     counts = torch.bincount(sample_next(logits, temperature=2.0, generator=g).flatten(), minlength=30)
     torch.testing.assert_close(counts / 4000.0, torch.softmax(logits[0] / 2.0, -1), atol=0.03, rtol=0)
     assert torch.equal(sample_next(logits[:2], temperature=0), logits[:2].argmax(-1, keepdim=True))
+
+
+# ----------------------------------------------------------------------------- import direction
+
+
+def _course_imports(path) -> set[str]:
+    """course.* modules a file imports anywhere in it, function bodies included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("course.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("course"):
+            if node.module == "course":  # from course import hub
+                found |= {f"course.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+    return found
+
+
+def test_models_and_loaders_import_one_way():
+    """generate <- model <- llama <- pretrained: the models know nothing of the checkpoint
+    loader, and no chain of imports (even inside functions) leads back."""
+    root = Path(course.pretrained.__file__).parent
+    graph = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        graph[name] = _course_imports(path)
+
+    def reachable(start):
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    mine = ("course.generate", "course.model", "course.llama", "course.pretrained")
+    for name in mine:
+        assert name not in reachable(name), f"{name} imports itself through a chain of imports"
+    assert "course.pretrained" not in reachable("course.model") | reachable("course.llama")
+    assert "course.llama" not in reachable("course.model")
+    assert not set(mine) & reachable("course.generate")
