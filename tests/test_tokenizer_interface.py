@@ -117,7 +117,7 @@ def test_special_token_rules_are_tiktokens(kinds, kind, policy):
             if kind == "char" and "disallowed_special" not in policy:  # no special tokens to refuse
                 assert tok.encode(text, **policy) == tok.encode_ordinary(text)
                 continue
-            with pytest.raises(ValueError, match="disallowed special token"):
+            with pytest.raises(ValueError, match="special token '"):
                 tok.encode(text, **policy)
             continue
         ours = tok.encode(text, **policy)
@@ -132,7 +132,7 @@ def test_special_token_rules_are_tiktokens(kinds, kind, policy):
 def test_minbpe_shorthands_still_work(kinds):
     tok, enc = kinds["course-bpe-cl100k"], tiktoken.get_encoding("cl100k_base")
     assert tok.encode(SPECIAL_TEXT, allowed_special="none") == enc.encode(SPECIAL_TEXT, disallowed_special=())
-    with pytest.raises(ValueError, match="disallowed special token"):
+    with pytest.raises(ValueError, match="special token '"):
         tok.encode(SPECIAL_TEXT, allowed_special="none_raise")
     assert as_tokenizer(enc).encode(SPECIAL_TEXT, allowed_special="none") == tok.encode(
         SPECIAL_TEXT, allowed_special="none"
@@ -185,7 +185,7 @@ def test_minbpe_style_object():
     tok = as_tokenizer(Bytes())
     assert isinstance(tok, MinbpeTokenizer) and tok.name == "Bytes(256)" and tok.n_vocab == 257
     assert tok.encode("é<|end|>", allowed_special="all") == [0xC3, 0xA9, 256]
-    with pytest.raises(ValueError, match="disallowed special token"):
+    with pytest.raises(ValueError, match="special token '"):
         tok.encode("<|end|>")
     assert tok.decode([104, 105, 256]) == "hi<|end|>"
     assert tok.token_byte_lengths()[256] == 0
@@ -197,7 +197,7 @@ def test_char_tokenizer_round_trip_and_errors():
     assert tok.vocab_size == len(set("hello world"))
     with pytest.raises(ValueError, match="'z' is not in"):
         tok.encode("zzz")
-    with pytest.raises(ValueError, match="disallowed special token 'lo'"):
+    with pytest.raises(ValueError, match="special token 'lo'"):
         tok.encode("hello", disallowed_special={"lo"})  # as tiktoken: any string may be refused
     with pytest.raises(ValueError, match="invalid token id 99"):
         tok.decode([99])

@@ -82,8 +82,8 @@ def check_disallowed(text: str, disallowed: frozenset[str]) -> None:
     m = special_regex(disallowed).search(text)
     if m:
         raise ValueError(
-            f"the text contains the disallowed special token {m.group()!r}. To encode it as a "
-            f"special token, pass allowed_special={{{m.group()!r}}} (or 'all'); to encode it as "
+            f"the text contains the special token {m.group()!r}. To encode it as a special "
+            f"token, pass allowed_special={{{m.group()!r}}} (or 'all'); to encode it as "
             "ordinary text, pass disallowed_special=() (or allowed_special='none')."
         )
 
