@@ -30,7 +30,7 @@ from itertools import chain
 import numpy as np
 import regex
 
-from course.tokenizer import files
+import course.tokenizer.files as files
 from course.tokenizer.bpe import bpe_encode, recover_merges
 from course.tokenizer.patterns import ascii_pattern
 from course.tokenizer.special import encode_with_special, split_special
