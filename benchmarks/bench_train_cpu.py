@@ -150,7 +150,7 @@ def main() -> None:
 
     res = train(model, train_ids, val_ids, recipe(args.iters, compile=args.compile), tokenizer=tok, callback=report)
     wall = time.perf_counter() - t_wall
-    fv = full_val(model, val_ids, ctok.token_bytes())
+    fv = full_val(model, val_ids, ctok.token_byte_lengths())
     print(f"tokens/s            {res.tokens_per_sec:10,.0f}   (nanoGPT ~{NANOGPT_TOK_S:,.0f}: ratio {res.tokens_per_sec / NANOGPT_TOK_S:.2f}x, goal >= 1.2x)")
     print(f"ms/iter             {res.ms_per_step:10.1f}   (nanoGPT ~{NANOGPT_MS_PER_ITER:.0f})")
     typical = statistics.median(step_times[1:] or step_times)
@@ -197,7 +197,7 @@ def main() -> None:
         print(f"tokenizer trained and applied in {time.perf_counter() - t0:.1f} s: {cut / len(btrain):.2f} characters/token")
         bmodel = make_model(btok.vocab_size)
         bres = train(bmodel, btrain, bval, recipe(args.iters), tokenizer=btok)
-        bfv = full_val(bmodel, bval, btok.token_bytes())
+        bfv = full_val(bmodel, bval, btok.token_byte_lengths())
         print(f"tokens/s            {bres.tokens_per_sec:10,.0f}")
         print(f"val loss, full split{bfv['loss']:10.4f} nats/token = {bfv['bpb']:.4f} bits/byte")
         print(f"char model          {fv['loss']:10.4f} nats/token = {fv['bpb']:.4f} bits/byte")

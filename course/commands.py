@@ -315,7 +315,7 @@ def train(argv: list[str]) -> int:
         tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
         print(
             f"{args.preset or 'custom'}: GPT {config.n_layer}x{config.n_embd} ({n_params / 1e6:.2f}M params), "
-            f"{tok.kind} tokenizer (vocab {tok.vocab_size:,}), data {settings['data']}, device {device}, "
+            f"{tok.spec['kind']} tokenizer (vocab {tok.vocab_size:,}), data {settings['data']}, device {device}, "
             f"{cfg.max_steps} steps x {tokens_per_step:,} tokens"
         )
         try:
@@ -348,9 +348,9 @@ def train(argv: list[str]) -> int:
 def _print_samples(model, tok, prompt, n, max_new_tokens, *, seed, device, temperature=0.8, top_k=200, top_p=None):
     import torch
 
-    ids = tok.encode(prompt) if prompt else []
+    ids = tok.encode_ordinary(prompt) if prompt else []
     if not ids:
-        ids = [tok.eot if tok.eot is not None else 0]
+        ids = [tok.eot_token if tok.eot_token is not None else 0]
     ids = ids[-model.config.block_size :]
     for i in range(n):
         idx = torch.tensor([ids], dtype=torch.long, device=device)
@@ -417,7 +417,7 @@ def evaluate(argv: list[str]) -> int:
         if source:
             _, _, val, _ = _load_train_data(source, batch_size, block, None, 0, device)
             batches = fixed_batches(val, batch_size, block, args.batches, device=device)
-            tb = torch.as_tensor(tok.token_bytes(), device=device) if tok is not None else None
+            tb = torch.as_tensor(tok.token_byte_lengths(), device=device) if tok is not None else None
             out = evaluate_loss(model, batches, token_bytes=tb)
             results.update(val_loss=out["loss"], val_bpb=out["bpb"], val_tokens=out["tokens"])
             bpb = f", {out['bpb']:.4f} bits/byte" if out["bpb"] is not None else ""

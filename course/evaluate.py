@@ -44,7 +44,7 @@ def evaluate_loss(model, batches, *, token_bytes: torch.Tensor | None = None, am
     """Mean loss per target token over (x, y) batches, and bits per byte if `token_bytes` is given.
 
     `token_bytes[i]` is the number of UTF-8 bytes token i stands for (0 for special
-    tokens; `course.data.TokenizerWrapper.token_bytes()`). Targets equal to -1 are ignored.
+    tokens; `tok.token_byte_lengths()` of a `course.tokenizer` tokenizer). Targets equal to -1 are ignored.
     Returns {"loss", "bpb" (or None), "tokens", "bytes"}. The model is put back in
     the mode it was in.
     """
@@ -168,10 +168,10 @@ def render_example(example: dict, tokenizer, max_len: int | None = None) -> tupl
     for key in ("ctx", "endings", "label"):
         if key not in example:
             raise ValueError(f"HellaSwag example is missing {key!r} (has {sorted(example)})")
-    ctx = tok.encode(example["ctx"])
+    ctx = tok.encode_ordinary(example["ctx"])
     rows, masks = [], []
     for ending in example["endings"]:
-        end = tok.encode(" " + ending)
+        end = tok.encode_ordinary(" " + ending)
         if max_len is not None and len(end) + 1 > max_len:
             raise ValueError(f"an ending of {len(end)} tokens does not fit in {max_len} positions")
         row, m = ctx + end, [0] * len(ctx) + [1] * len(end)

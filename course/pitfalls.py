@@ -2,7 +2,7 @@
 
 Each function answers one question the lesson asks of a tokenizer, and works
 for tiktoken encodings, their names ("gpt2", "cl100k_base", "o200k_base") and
-`course.tokenizer.RegexTokenizer`s alike (through `course.viz.TokenizerAdapter`):
+`course.tokenizer.RegexTokenizer`s alike (through `course.tokenizer.as_tokenizer`):
 
 - how many tokens does the same sentence cost in each language? (`PARALLEL`,
   `tokens_per_char`, `tokens_per_byte`)
@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from course import tables
-from course.viz import TokenizerAdapter
+from course.tokenizer import TokenizerLike, as_tokenizer
 
 # The same two sentences in fourteen languages, written for this course (so they
 # carry no licence) and checked to say the same thing. Comparing token counts of
@@ -41,14 +41,15 @@ PARALLEL: dict[str, str] = {
 }
 
 
-def adapter(tokenizer) -> TokenizerAdapter:
-    """Any supported tokenizer (name, tiktoken.Encoding, RegexTokenizer) behind one interface."""
-    return tokenizer if isinstance(tokenizer, TokenizerAdapter) else TokenizerAdapter(tokenizer)
+def adapter(tokenizer) -> TokenizerLike:
+    """Any supported tokenizer (name, tiktoken.Encoding, RegexTokenizer) behind one interface:
+    `course.tokenizer.as_tokenizer` (`.encode`, `.token_bytes(id)`, ...)."""
+    return as_tokenizer(tokenizer)
 
 
 def count_tokens(text: str, tokenizer) -> int:
     """Number of tokens of `text` (special-token text counts as ordinary text)."""
-    return len(adapter(tokenizer).encode(text))
+    return len(adapter(tokenizer).encode_ordinary(text))
 
 
 def tokens_per_char(text: str, tokenizer) -> float:
@@ -68,7 +69,7 @@ def tokens_per_byte(text: str, tokenizer) -> float:
 def count_table(texts: dict[str, str], tokenizers: dict[str, object]) -> dict[str, dict[str, int]]:
     """{text name: {tokenizer name: token count}} for every pair."""
     ads = {name: adapter(t) for name, t in tokenizers.items()}
-    return {k: {n: len(a.encode(v)) for n, a in ads.items()} for k, v in texts.items()}
+    return {k: {n: len(a.encode_ordinary(v)) for n, a in ads.items()} for k, v in texts.items()}
 
 
 def format_table(table: dict[str, dict[str, float]], fmt: str = "{}", first: str = "") -> str:
@@ -83,13 +84,16 @@ def format_table(table: dict[str, dict[str, float]], fmt: str = "{}", first: str
 
 
 def digit_split(number: str, tokenizer) -> tuple[int, ...]:
-    """How `number` splits: the length in characters of each token, e.g. (3, 1) for "1234".
+    """How `number` splits: the length in UTF-8 bytes of each token, e.g. (3, 1) for "1234".
+
+    For the ASCII digits 0-9 bytes and characters are the same thing; a number
+    written in other digits (Devanagari "१२३", 3 bytes each) is counted in bytes.
 
     >>> digit_split("1234", "cl100k_base")
     (3, 1)
     """
     ad = adapter(tokenizer)
-    return tuple(len(ad.token_bytes(i)) for i in ad.encode(number))
+    return tuple(len(ad.token_bytes(i)) for i in ad.encode_ordinary(number))
 
 
 def split_distribution(tokenizer, numbers: Iterable[int] = range(1000, 10000)) -> Counter:
@@ -104,12 +108,16 @@ def split_distribution(tokenizer, numbers: Iterable[int] = range(1000, 10000)) -
 
 def vocab_bytes(tokenizer) -> dict[int, bytes]:
     """{id: bytes} of every ordinary (non-special) token."""
-    ad = adapter(tokenizer)
-    tok = ad.tokenizer
-    if ad.is_tiktoken:
-        # tiktoken's ranks are its ids; the public API has no id -> bytes listing.
-        return {rank: b for b, rank in tok._mergeable_ranks.items()}
-    return {i: b for i, b in tok.vocab.items() if i not in ad.special_ids}
+    tok = adapter(tokenizer)
+    special = set(tok.special_tokens.values())
+    out = {}
+    for i in range(tok.n_vocab):
+        if i not in special:
+            try:
+                out[i] = tok.token_bytes(i)
+            except ValueError:  # an unused id (cl100k_base has a few)
+                pass
+    return out
 
 
 def extensions(tokenizer, piece: bytes, vocab: dict[int, bytes] | None = None) -> list[int]:

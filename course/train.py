@@ -588,7 +588,7 @@ def train(
         device = f"cuda:{local}"
     block_size = cfg.block_size or model.config.block_size
     tok = as_tokenizer(tokenizer) if tokenizer is not None else None
-    token_bytes = torch.as_tensor(tok.token_bytes(), device=device) if tok is not None else None
+    token_bytes = torch.as_tensor(tok.token_byte_lengths(), device=device) if tok is not None else None
 
     # read the checkpoint before touching anything, so a bad one changes nothing
     state = None
@@ -672,9 +672,9 @@ def train(
     def sample(step_done: int) -> None:
         if tok is None or not hasattr(model, "generate") or rank != 0:
             return
-        prompt = tok.encode(cfg.sample_prompt) if cfg.sample_prompt else []
+        prompt = tok.encode_ordinary(cfg.sample_prompt) if cfg.sample_prompt else []
         if not prompt:
-            prompt = [tok.eot if tok.eot is not None else 0]
+            prompt = [tok.eot_token if tok.eot_token is not None else 0]
         idx = torch.tensor([prompt[-block_size:]], dtype=torch.long, device=device)
         out = model.generate(
             idx, cfg.sample_tokens, temperature=cfg.sample_temperature, top_k=cfg.sample_top_k, seed=cfg.seed

@@ -16,9 +16,10 @@ not all fit one vocabulary entry.
 picker and a side-by-side mode, in the spirit of the Tiktokenizer web app.
 
 Any of these works as a tokenizer: a tiktoken encoding name ("gpt2",
-"cl100k_base", "o200k_base", "r50k_base"), a `tiktoken.Encoding`, or a
+"cl100k_base", "o200k_base", "r50k_base"), a `tiktoken.Encoding`, a
 `course.tokenizer.RegexTokenizer` (or anything with minbpe's `encode` /
-`vocab` / `special_tokens`).
+`vocab` / `special_tokens`): `course.tokenizer.as_tokenizer` gives them all one
+interface.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import html
 import unicodedata
 from dataclasses import dataclass, field
+
+from course.tokenizer import TokenizerLike, as_tokenizer
 
 # Pastel backgrounds, cycled by position so that neighbouring tokens always differ
 # (the same choice Tiktokenizer makes; colouring by id would give two equal
@@ -52,110 +55,6 @@ EXAMPLE_TEXT = (
     "        return .DefaultCellStyle\n"
     "Hello 世界! Привет, мир! 🙂"
 )
-
-
-# ----------------------------------------------------------------------------
-# One interface over tiktoken encodings and minbpe-style tokenizers
-
-
-class TokenizerAdapter:
-    """A tokenizer seen through the three questions the visualiser asks:
-    what is it called, what ids does a text become, and which bytes is an id.
-    """
-
-    def __init__(self, tokenizer, name: str | None = None):
-        if isinstance(tokenizer, TokenizerAdapter):
-            tokenizer, name = tokenizer.tokenizer, name or tokenizer.name
-        if isinstance(tokenizer, str):
-            import tiktoken
-
-            import course  # noqa: F401  (points tiktoken at the bundled, offline cache)
-
-            try:
-                tokenizer = tiktoken.get_encoding(tokenizer)
-            except ValueError as e:
-                raise ValueError(
-                    f"unknown tokenizer name {tokenizer!r}: use a tiktoken encoding name "
-                    f"(e.g. {', '.join(DEFAULT_TOKENIZERS)}) or pass a tokenizer object"
-                ) from e
-        self.tokenizer = tokenizer
-        import tiktoken
-
-        self.is_tiktoken = isinstance(tokenizer, tiktoken.Encoding)
-        if not self.is_tiktoken and not (
-            hasattr(tokenizer, "encode") and isinstance(getattr(tokenizer, "vocab", None), dict)
-        ):
-            raise TypeError(
-                f"cannot show tokens of a {type(tokenizer).__name__}: expected a tiktoken "
-                "encoding name, a tiktoken.Encoding, or a tokenizer with .encode and a .vocab "
-                "dict (id -> bytes), like course.tokenizer.RegexTokenizer"
-            )
-        self.name = name or _default_name(tokenizer, self.is_tiktoken)
-        specials = (
-            tokenizer._special_tokens
-            if self.is_tiktoken
-            else getattr(tokenizer, "special_tokens", {})
-        )
-        self.special_ids = {i: s for s, i in (specials or {}).items()}
-
-    def encode(self, text: str, allowed_special="none") -> list[int]:
-        """Ids of `text`. `allowed_special` follows tiktoken: "none" (the default
-        here) treats special-token text such as "<|endoftext|>" as ordinary text,
-        "all" or a set of names turns those into special tokens."""
-        if self.is_tiktoken:
-            if allowed_special == "none":
-                return self.tokenizer.encode(text, allowed_special=set(), disallowed_special=())
-            if allowed_special == "none_raise":
-                return self.tokenizer.encode(text)
-            return self.tokenizer.encode(
-                text, allowed_special=allowed_special, disallowed_special=()
-            )
-        if isinstance(allowed_special, (set, frozenset, list, tuple)):
-            # As tiktoken's disallowed_special=(): the named special tokens become ids,
-            # any other special-token text is shown as the ordinary text it is.
-            return self._encode_with_specials(text, set(allowed_special))
-        try:
-            return list(self.tokenizer.encode(text, allowed_special=allowed_special))
-        except (
-            TypeError
-        ):  # a tokenizer without special-token handling (e.g. minbpe's BasicTokenizer)
-            return list(self.tokenizer.encode(text))
-
-    def _encode_with_specials(self, text: str, allowed: set) -> list[int]:
-        import re
-
-        specials = {s: i for i, s in self.special_ids.items() if s in allowed}
-        if not specials:
-            return list(self.tokenizer.encode_ordinary(text))
-        # longest first, so that of two overlapping special tokens the longer one wins
-        pattern = "|".join(map(re.escape, sorted(specials, key=len, reverse=True)))
-        ids, start = [], 0
-        for m in re.finditer(pattern, text):
-            ids += self.tokenizer.encode_ordinary(text[start : m.start()])
-            ids.append(specials[m.group()])
-            start = m.end()
-        return ids + list(self.tokenizer.encode_ordinary(text[start:]))
-
-    def token_bytes(self, token_id: int) -> bytes:
-        if token_id in self.special_ids:
-            return self.special_ids[token_id].encode("utf-8")
-        if self.is_tiktoken:
-            return self.tokenizer.decode_single_token_bytes(token_id)
-        try:
-            return self.tokenizer.vocab[token_id]
-        except KeyError:
-            raise ValueError(
-                f"token id {token_id} is not in the vocabulary of {self.name}"
-            ) from None
-
-
-def _default_name(tokenizer, is_tiktoken: bool) -> str:
-    if is_tiktoken:
-        return tokenizer.name
-    name = getattr(tokenizer, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return f"{type(tokenizer).__name__}({len(tokenizer.vocab)})"
 
 
 # ----------------------------------------------------------------------------
@@ -323,11 +222,21 @@ def show_tokens(
     """
     if not isinstance(text, str):
         raise TypeError(f"show_tokens needs a str, got {type(text).__name__}")
-    adapter = TokenizerAdapter(tokenizer, name)
-    ids = adapter.encode(text, allowed_special=allowed_special)
-    tokens = [Token(i, adapter.token_bytes(i), special=i in adapter.special_ids) for i in ids]
+    tok = as_tokenizer(tokenizer)
+    if allowed_special == "none_raise":  # tiktoken's default: special-token text is an error
+        ids = tok.encode(text)
+    else:  # the named special tokens become ids, any other special-token text is shown as text
+        ids = tok.encode(text, allowed_special=allowed_special, disallowed_special=())
+    special = set(tok.special_tokens.values())
+    tokens = [Token(i, tok.token_bytes(i), special=i in special) for i in ids]
     _attach_context(text, tokens)
-    return TokenView(text=text, name=adapter.name, tokens=tokens)
+    return TokenView(text=text, name=name or display_name(tok), tokens=tokens)
+
+
+def display_name(tokenizer) -> str:
+    """What the visualiser calls a tokenizer: its name, else its class and vocabulary size."""
+    tok = as_tokenizer(tokenizer)
+    return tok.name or f"{type(tok).__name__}({tok.n_vocab})"
 
 
 def _attach_context(text: str, tokens: list[Token]) -> None:
@@ -430,14 +339,14 @@ class Playground:
         return f"Playground({', '.join(self.tokenizers)})\n{self.plain}"
 
 
-def _named_tokenizers(tokenizers) -> dict[str, TokenizerAdapter]:
+def _named_tokenizers(tokenizers) -> dict[str, TokenizerLike]:
     """The picker's options: the tiktoken defaults plus whatever was passed in.
 
     `tokenizers` may be None, one tokenizer, a list (names are derived), or a
     dict name -> tokenizer. The defaults gpt2, cl100k_base and o200k_base are
     always offered first.
     """
-    out = {n: TokenizerAdapter(n) for n in DEFAULT_TOKENIZERS}
+    out = {n: as_tokenizer(n) for n in DEFAULT_TOKENIZERS}
     if tokenizers is None:
         return out
     if isinstance(tokenizers, dict):
@@ -449,8 +358,8 @@ def _named_tokenizers(tokenizers) -> dict[str, TokenizerAdapter]:
     for name, tok in items:
         if isinstance(tok, str) and name is None and tok in out:
             continue
-        adapter = TokenizerAdapter(tok, name)
-        out[adapter.name] = adapter
+        tok = as_tokenizer(tok)
+        out[name or display_name(tok)] = tok
     return out
 
 
@@ -462,4 +371,4 @@ def playground(tokenizers=None, text: str = EXAMPLE_TEXT, compare: bool = False)
     return Playground(tokenizers, text=text, compare=compare)
 
 
-__all__ = ["Playground", "Token", "TokenView", "TokenizerAdapter", "playground", "show_tokens"]
+__all__ = ["Playground", "Token", "TokenView", "display_name", "playground", "show_tokens"]

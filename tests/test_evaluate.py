@@ -77,9 +77,9 @@ def test_token_bytes_add_up_to_the_text_length(name):
     text = "Héllo, wörld! Ünïcode → 🙂 and plain ASCII.\n"
     tok = as_tokenizer(CharTokenizer.from_text(text) if name == "char" else name)
     ids = tok.encode(text)
-    assert int(tok.token_bytes()[ids].sum()) == len(text.encode("utf-8"))
-    if tok.eot is not None:
-        assert tok.token_bytes()[tok.eot] == 0
+    assert int(tok.token_byte_lengths()[ids].sum()) == len(text.encode("utf-8"))
+    if tok.eot_token is not None:
+        assert tok.token_byte_lengths()[tok.eot_token] == 0
 
 
 # ----------------------------------------------------------------------------- HellaSwag

@@ -6,7 +6,7 @@ import pytest
 import tiktoken
 
 import course  # noqa: F401  (offline tiktoken cache)
-from course.viz import Playground, TokenizerAdapter, playground, show_tokens
+from course.viz import Playground, playground, show_tokens
 
 ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
 MIXED = "Hello world!\n    return 1234567 + x  # café 你好 🙂\r\n\tend"
@@ -155,7 +155,7 @@ def test_bad_inputs_name_the_problem():
         show_tokens(b"bytes", "gpt2")
     with pytest.raises(ValueError, match="unknown tokenizer name 'gpt5'"):
         show_tokens("x", "gpt5")
-    with pytest.raises(TypeError, match="cannot show tokens of a int"):
+    with pytest.raises(TypeError, match="cannot use a int as a tokenizer"):
         show_tokens("x", 42)
 
 
@@ -244,21 +244,19 @@ def test_playground_side_by_side_and_own_tokenizer():
 def test_playground_accepts_list_and_single_tokenizer():
     pg = Playground([ByteTokenizer(), "gpt2"])
     assert list(pg.picker.options) == ENCODINGS + ["ByteTokenizer(256)"]
-    pg = Playground(TokenizerAdapter(ByteTokenizer(), "bytes"))
+    pg = Playground({"bytes": ByteTokenizer()})
     assert list(pg.picker.options) == ENCODINGS + ["bytes"]
 
 
 def test_allowed_set_treats_other_special_tokens_as_text_like_tiktoken():
     """With a set of allowed specials, the course tokenizer is shown as tiktoken shows
     cl100k_base with disallowed_special=(): the others are plain text, not an error."""
-    import tiktoken
-
     from course.tokenizer import RegexTokenizer
-    from course.viz import TokenizerAdapter
 
     enc = tiktoken.get_encoding("cl100k_base")
-    ours = TokenizerAdapter(RegexTokenizer.from_tiktoken("cl100k_base"))
     text = "a<|endoftext|>b<|fim_prefix|>c"
     expected = enc.encode(text, allowed_special={"<|endoftext|>"}, disallowed_special=())
-    assert ours.encode(text, allowed_special={"<|endoftext|>"}) == expected
-    assert TokenizerAdapter(enc).encode(text, allowed_special={"<|endoftext|>"}) == expected
+    for tok in (RegexTokenizer.from_tiktoken("cl100k_base"), enc):
+        view = show_tokens(text, tok, allowed_special={"<|endoftext|>"})
+        assert view.ids == expected
+        assert [t.special for t in view.tokens].count(True) == 1

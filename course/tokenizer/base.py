@@ -1,4 +1,7 @@
-"""The tokenizer object: what defines it, how it encodes, decodes, saves and loads.
+"""The course's BPE tokenizer object: what defines it, how it encodes, decodes, saves and loads.
+
+Lesson 01 builds it; lesson 02 and the training data (lesson 03 on) use it
+through the interface every course tokenizer shares (`course.tokenizer.interface`).
 
 A byte-level BPE tokenizer is fully defined by four things, and the file
 written by `save` holds exactly these:
@@ -22,14 +25,16 @@ regex split plus dictionary lookups.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from itertools import chain
 
+import numpy as np
 import regex
 
-from course.tokenizer import files
-from course.tokenizer.bpe import bpe_encode
+import course.tokenizer.files as files
+from course.tokenizer.bpe import bpe_encode, recover_merges
 from course.tokenizer.patterns import ascii_pattern
+from course.tokenizer.special import encode_with_special, split_special
+from course.tokenizer.train import count_chunks, train_fast, train_naive
 from course.tokenizer.unicode_versions import downgrade
 from course.utils import atomic_write_text
 
@@ -62,15 +67,10 @@ class _ChunkCache(dict):
         return ids
 
 
-@lru_cache(maxsize=64)
-def _special_regex(tokens: tuple):
-    # Longest first: where two special tokens start at the same place, the longer one wins.
-    alternatives = sorted(tokens, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, alternatives)))
-
-
 class Tokenizer:
     """Base class: byte-level BPE with an optional split pattern and special tokens."""
+
+    name: str | None = None  # e.g. "cl100k_base" for a tokenizer loaded from tiktoken
 
     def __init__(self, pattern: str | None = None):
         self._byte_ids = list(range(256))
@@ -94,6 +94,7 @@ class Tokenizer:
         if pattern is not None and not isinstance(pattern, str):
             raise TypeError(f"pattern must be a str or None, got {type(pattern).__name__}")
         self._pattern = pattern or None
+        self._spec = None
         if self._pattern is None:
             self.compiled_pattern = None
             self._findall = self._ascii_findall = None
@@ -119,13 +120,12 @@ class Tokenizer:
     def unicode_version(self, version: str | None):
         self._downgrade = downgrade(version)  # checks the version
         self._unicode_version = version
+        self._spec = None
 
     @property
     def merges(self) -> dict[tuple[int, int], int]:
         """{(a, b): new_id} in learning order (treat as read-only)."""
         if self._merges is None:  # loaded from tiktoken: recover them on first use
-            from course.tokenizer.regex_tokenizer import recover_merges
-
             self._merges = recover_merges(self._vocab_override, self._ranks)
         return self._merges
 
@@ -147,15 +147,15 @@ class Tokenizer:
     n_vocab = vocab_size
 
     @property
-    def eot_token(self) -> int:
-        """The id of "<|endoftext|>", the separator between documents."""
-        try:
-            return self.special_tokens["<|endoftext|>"]
-        except KeyError:
-            raise AttributeError(
-                "this tokenizer has no '<|endoftext|>' special token; register one with "
-                "tok.register_special_tokens({'<|endoftext|>': tok.vocab_size})"
-            ) from None
+    def eot_token(self) -> int | None:
+        """The id of "<|endoftext|>", the separator between documents; None if there is none
+        (register one with `tok.register_special_tokens({"<|endoftext|>": tok.vocab_size})`)."""
+        return self.special_tokens.get("<|endoftext|>")
+
+    @property
+    def special_tokens_set(self) -> set[str]:
+        """The special tokens' texts (as tiktoken's `Encoding.special_tokens_set`)."""
+        return set(self.special_tokens)
 
     def register_special_tokens(self, special_tokens: dict[str, int]):
         """Set the special tokens (replacing any registered before): {"<|endoftext|>": 4096}."""
@@ -206,6 +206,7 @@ class Tokenizer:
         for token, idx in self.special_tokens.items():
             self._vocab[idx] = token.encode("utf-8")
         self._vocab_size = max(self._vocab) + 1
+        self._spec = self._byte_lengths = None
 
     def _set_merges(self, merges, byte_ids=None):
         self._merges = dict(merges)
@@ -223,8 +224,6 @@ class Tokenizer:
         `trainer="naive"` uses the slow, readable trainer (same result);
         `verbose=True` shows a progress bar.
         """
-        from course.tokenizer.train import count_chunks, train_fast, train_naive
-
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         trainers = {"fast": train_fast, "naive": train_naive}
@@ -240,19 +239,12 @@ class Tokenizer:
             text.encode("utf-8")
         except UnicodeEncodeError:
             text = replace_surrogates(text)
-        pieces = self._split_special(text, tuple(self.special_tokens))
+        pieces = split_special(text, self.special_tokens)
         counts = count_chunks(pieces, self.pattern, num_proc)
         merges = trainers[trainer](counts, vocab_size, verbose=verbose)
-        self._set_merges(merges)
         self.unicode_version = None  # encode the way we split for training
-        self._rebuild_decoder()
+        self._set_merges(merges)  # rebuilds vocab, ranks and decoder once
         return self
-
-    @staticmethod
-    def _split_special(text, tokens):
-        if not tokens:
-            return [text]
-        return _special_regex(tokens).split(text)
 
     # -- encoding ------------------------------------------------------------------------------
 
@@ -280,59 +272,21 @@ class Tokenizer:
             chunks = self._findall(text)
         return list(chain.from_iterable(map(self._cache.__getitem__, chunks)))
 
-    def encode(self, text: str, allowed_special="none_raise") -> list[int]:
-        """Encode text, deciding what special-token text in it means.
+    def encode(self, text: str, *, allowed_special=frozenset(), disallowed_special="all") -> list[int]:
+        """Encode text, deciding what special-token text in it means, exactly as tiktoken does.
 
-        allowed_special:
-          "none_raise" (default) -- special-token text in `text` is an error (ValueError),
-                                    as in tiktoken: it usually means untrusted input;
-          "none"                 -- encode it as ordinary text;
-          "all"                  -- encode every special token as its id;
-          a set/list of tokens   -- encode those as ids; any other special token in
-                                    the text is an error, as in tiktoken.
-        Where special tokens overlap, the leftmost match wins, then the longest.
+        allowed_special:    "all", or a set of special tokens that become their ids
+                            (default: none; names this tokenizer lacks are ignored).
+        disallowed_special: "all" (default: every special token not allowed), or a set:
+                            their text in `text` is a ValueError -- it usually means
+                            untrusted input. `()`: encode it as ordinary text.
+        Shorthands from minbpe: allowed_special="none" (= disallowed_special=()) and
+        "none_raise" (= the default). Overlapping special tokens: leftmost, then longest.
+        See `course.tokenizer.special`.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        specials = self.special_tokens
-        if isinstance(allowed_special, str):
-            if allowed_special == "all":
-                allowed = tuple(specials)
-            elif allowed_special == "none":
-                return self.encode_ordinary(text)
-            elif allowed_special == "none_raise":
-                allowed = ()
-            else:
-                raise ValueError(
-                    f"allowed_special={allowed_special!r} is not understood: use 'all', 'none', "
-                    f"'none_raise' or a set of special tokens, e.g. {{{allowed_special!r}}}"
-                )
-        elif isinstance(allowed_special, (set, frozenset, list, tuple)):
-            unknown = [t for t in allowed_special if t not in specials]
-            if unknown:
-                raise ValueError(f"not special tokens of this tokenizer: {sorted(map(str, unknown))}")
-            allowed = tuple(sorted(set(allowed_special)))
-        else:
-            raise TypeError(f"allowed_special must be a str or a set, got {type(allowed_special).__name__}")
-
-        disallowed = tuple(t for t in specials if t not in allowed)
-        if disallowed:
-            m = _special_regex(disallowed).search(text)
-            if m:
-                raise ValueError(
-                    f"the text contains the special token {m.group()!r}. To encode it as a special "
-                    f"token, pass allowed_special={{{m.group()!r}}} (or 'all'); to encode it as "
-                    "ordinary text, pass allowed_special='none'."
-                )
-        if not allowed:
-            return self.encode_ordinary(text)
-        ids, start = [], 0
-        for m in _special_regex(allowed).finditer(text):
-            ids.extend(self.encode_ordinary(text[start : m.start()]))
-            ids.append(specials[m.group()])
-            start = m.end()
-        ids.extend(self.encode_ordinary(text[start:]))
-        return ids
+        return encode_with_special(
+            text, self.encode_ordinary, self.special_tokens, allowed_special, disallowed_special
+        )
 
     # -- decoding -------------------------------------------------------------------------------
 
@@ -352,6 +306,34 @@ class Tokenizer:
         """Text from ids. Bytes that are not valid UTF-8 (a token sequence cut inside a
         character) become U+FFFD, as in tiktoken."""
         return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token (a special token: its UTF-8 text); tiktoken's
+        `decode_single_token_bytes`."""
+        try:
+            return self._vocab[token_id]
+        except (KeyError, TypeError):
+            raise ValueError(f"invalid token id {token_id!r}: not in this tokenizer's vocabulary") from None
+
+    def token_byte_lengths(self) -> np.ndarray:
+        """How many bytes of text each id stands for, as an int64 array of length
+        `vocab_size` (special tokens and unused ids: 0). Bits per byte needs it."""
+        if self._byte_lengths is None:
+            out = np.zeros(self.vocab_size, dtype=np.int64)
+            for i, b in self._mergeable.items():
+                out[i] = len(b)
+            self._byte_lengths = out
+        return self._byte_lengths
+
+    # -- the spec: what data files and checkpoints store to rebuild this tokenizer --------------
+
+    @property
+    def spec(self) -> dict:
+        """{"kind": "course-bpe", "model": the .model text}: self-contained and JSON-able
+        (`course.tokenizer.from_spec` rebuilds the tokenizer). Computed once per change."""
+        if self._spec is None:
+            self._spec = {"kind": "course-bpe", "model": self.model_text()}
+        return self._spec
 
     # -- files -------------------------------------------------------------------------------
 
@@ -386,7 +368,7 @@ class Tokenizer:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("compiled_pattern", "_findall", "_ascii_findall", "_cache", "_downgrade"):
+        for key in ("compiled_pattern", "_findall", "_ascii_findall", "_cache", "_downgrade", "_spec"):
             state.pop(key, None)
         return state
 

@@ -1,4 +1,4 @@
-"""BasicTokenizer: byte-level BPE on the raw text, no splitting (the lecture's first version)."""
+"""BasicTokenizer: byte-level BPE on the raw text, no splitting (lesson 01's first version)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The two primitives of byte-pair encoding, and the exact encoder.
+"""The two primitives of byte-pair encoding, and the exact encoder (lesson 01).
 
 `get_stats` and `merge` are the lecture's building blocks (as in minbpe): count
 adjacent pairs, replace every occurrence of one pair by a new id. Training is
@@ -19,6 +19,9 @@ token can often be formed from several splits (" the" = " t"+"he" = " th"+"e"),
 and tiktoken accepts any of them. Short chunks use a small list scan (fast in
 Python); long ones use a heap, so a 100,000-byte chunk costs O(n log n), not
 O(n^2).
+
+`recover_merges` runs the encoder backwards over a vocabulary given only as
+"bytes -> rank" (tiktoken's files) to find the merge that made each token.
 """
 
 from __future__ import annotations
@@ -138,3 +141,21 @@ def _bpe_heap(piece: bytes, ranks: dict, limit: int) -> list[int]:
         out.append(ranks[piece[i : nxt[i]]])
         i = nxt[i]
     return out
+
+
+def recover_merges(vocab: dict[int, bytes], ranks: dict[bytes, int]) -> dict[tuple[int, int], int]:
+    """{(a, b): id} for every multi-byte token, from a bytes -> rank table."""
+    merges = {}
+    for idx in sorted(vocab):
+        token = vocab[idx]
+        if len(token) < 2:
+            continue
+        parts = bpe_encode(token, ranks, max_rank=idx)
+        if len(parts) != 2:  # not reachable by merging lower ranks: take any lower split
+            parts = next(
+                (ranks[token[:k]], ranks[token[k:]])
+                for k in range(1, len(token))
+                if ranks.get(token[:k], idx) < idx and ranks.get(token[k:], idx) < idx
+            )
+        merges[tuple(parts)] = idx
+    return merges

@@ -1,4 +1,4 @@
-"""The tokenizer file: a small, line-based text format (UTF-8), readable by eye.
+"""The tokenizer file: a small, line-based text format (UTF-8), readable by eye (lesson 01).
 
     course-bpe v1
     pattern "'(?i:[sdmt]|ll|ve|re)|..."        a JSON string, or null (no splitting)
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from course.tokenizer.unicode_versions import VERSIONS
 from course.utils import atomic_write_text
 
 MAGIC = "course-bpe v1"
@@ -145,7 +146,6 @@ def read_model(path, text=None):
         if len(byte_ids) != 256 or sorted(byte_ids) != list(range(256)):
             raise lines.error("the byte order must list each of the ids 0..255 exactly once")
 
-    from course.tokenizer.unicode_versions import VERSIONS
 
     unicode_version = lines.keyword("unicode", "the Unicode version")
     if unicode_version == "native":

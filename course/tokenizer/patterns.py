@@ -1,4 +1,4 @@
-"""Regex split patterns: how text is cut into chunks before BPE sees it.
+"""Regex split patterns: how text is cut into chunks before BPE sees it (lessons 01, 02).
 
 BPE never merges across a chunk boundary, so the pattern decides what a token
 *can* be: GPT-2's pattern cuts " dog." into " dog" and ".", so no token ever

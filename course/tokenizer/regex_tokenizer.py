@@ -1,4 +1,4 @@
-"""RegexTokenizer: split text with a regex, then BPE each chunk; and GPT's own tokenizers.
+"""RegexTokenizer: split text with a regex, then BPE each chunk; and GPT's own tokenizers (lesson 01).
 
 `RegexTokenizer.from_tiktoken("cl100k_base")` loads OpenAI's tokenizer from
 tiktoken's data and encodes token-for-token like tiktoken. Two details make that
@@ -14,7 +14,8 @@ exact:
 2. **Merges.** tiktoken stores only "bytes -> rank", not which two tokens were
    merged. We encode with ranks directly (see `bpe.bpe_encode`), and recover the
    merge that created each token (for `merges` and `save`) by running BPE on the
-   token's own bytes with only lower ranks allowed: the last two parts are its merge.
+   token's own bytes with only lower ranks allowed: the last two parts are its merge
+   (`bpe.recover_merges`).
 3. **Unicode version.** tiktoken's regex engine may know fewer characters than
    Python's `regex` (16.0 vs 18.0 today); the tokenizer then classifies the
    newer characters the old way (see `unicode_versions`).
@@ -22,8 +23,10 @@ exact:
 
 from __future__ import annotations
 
+from tiktoken_ext.openai_public import ENCODING_CONSTRUCTORS
+
+from course.assets import use_bundled_tiktoken_cache
 from course.tokenizer.base import Tokenizer
-from course.tokenizer.bpe import bpe_encode
 from course.tokenizer.patterns import GPT4_SPLIT_PATTERN, tiktoken_pattern
 from course.tokenizer.unicode_versions import (
     VERSIONS,
@@ -51,24 +54,6 @@ def gpt2_bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-def recover_merges(vocab: dict[int, bytes], ranks: dict[bytes, int]) -> dict[tuple[int, int], int]:
-    """{(a, b): id} for every multi-byte token, from a bytes -> rank table."""
-    merges = {}
-    for idx in sorted(vocab):
-        token = vocab[idx]
-        if len(token) < 2:
-            continue
-        parts = bpe_encode(token, ranks, max_rank=idx)
-        if len(parts) != 2:  # not reachable by merging lower ranks: take any lower split
-            parts = next(
-                (ranks[token[:k]], ranks[token[k:]])
-                for k in range(1, len(token))
-                if ranks.get(token[:k], idx) < idx and ranks.get(token[k:], idx) < idx
-            )
-        merges[tuple(parts)] = idx
-    return merges
-
-
 class RegexTokenizer(Tokenizer):
     """Split with a regex (GPT-4's by default), then byte-level BPE inside each chunk."""
 
@@ -77,19 +62,21 @@ class RegexTokenizer(Tokenizer):
 
     @classmethod
     def from_tiktoken(cls, name: str = "cl100k_base") -> RegexTokenizer:
-        """OpenAI's tokenizer `name` (gpt2, r50k_base, cl100k_base, o200k_base), from tiktoken's data."""
-        import tiktoken
+        """OpenAI's tokenizer `name` (gpt2, r50k_base, cl100k_base, o200k_base), from tiktoken's data.
 
-        import course  # noqa: F401  (points tiktoken at the bundled, offline cache)
-
+        The vocabulary, split pattern and special tokens come from the constructors
+        tiktoken registers for OpenAI's encodings (its public plugin interface,
+        `tiktoken_ext.openai_public`), read from the course's bundled, offline copy.
+        """
         if name not in TIKTOKEN_ENCODINGS:
             raise ValueError(f"unknown encoding {name!r}; choose one of {', '.join(TIKTOKEN_ENCODINGS)}")
-        enc = tiktoken.get_encoding(name)
-        ranks = enc._mergeable_ranks  # bytes -> rank; the rank is the token id
+        use_bundled_tiktoken_cache()
+        definition = ENCODING_CONSTRUCTORS[name]()  # what tiktoken.Encoding is built from
+        ranks = definition["mergeable_ranks"]  # bytes -> rank; the rank is the token id
         vocab = {rank: token for token, rank in ranks.items()}
         if sorted(vocab) != list(range(len(vocab))) or len(vocab) != len(ranks):
             raise ValueError(f"{name}: token ids are not 0..{len(ranks) - 1}; cannot represent it")
-        tok = cls(pattern=tiktoken_pattern(enc._pat_str))
+        tok = cls(pattern=tiktoken_pattern(definition["pat_str"]))
         engine, ours = tiktoken_unicode_version(), regex_unicode_version()
         if VERSIONS.index(engine) < VERSIONS.index(ours):
             tok.unicode_version = engine  # classify characters as tiktoken's older tables do
@@ -97,6 +84,6 @@ class RegexTokenizer(Tokenizer):
         tok._vocab_override = vocab
         tok._merges = None  # recovered on first use (takes a second or two)
         tok._rebuild()
-        tok.register_special_tokens(dict(enc._special_tokens))
+        tok.register_special_tokens(dict(definition["special_tokens"]))
         tok.name = name
         return tok

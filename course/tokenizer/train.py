@@ -1,4 +1,4 @@
-"""Training byte-level BPE: a naive trainer for reading, a fast one for using.
+"""Training byte-level BPE: a naive trainer for reading, a fast one for using (lesson 01).
 
 Both take the training text already cut into chunks and *counted*
 (`count_chunks`): tinyshakespeare has 263k chunks but only 15k distinct ones,

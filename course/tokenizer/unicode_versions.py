@@ -1,4 +1,4 @@
-r"""Which Unicode version a split pattern follows, and how to follow an older one.
+r"""Which Unicode version a split pattern follows, and how to follow an older one (lesson 01).
 
 `\p{L}` means "letters" -- but which characters are letters depends on the
 Unicode version of the regex engine. tiktoken splits with Rust's regex crate,
@@ -26,6 +26,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import regex
+import tiktoken
+
+from course.assets import use_bundled_tiktoken_cache
 
 VERSIONS = ["14.0.0", "15.0.0", "15.1.0", "16.0.0", "17.0.0", "18.0.0"]
 
@@ -98,10 +101,7 @@ def tiktoken_unicode_version() -> str:
     With cl100k_base, "X:A" ends in the single token ":A" exactly when the engine
     takes X for a letter (then ":A" is a chunk of its own).
     """
-    import tiktoken
-
-    import course  # noqa: F401  (tiktoken's files, offline)
-
+    use_bundled_tiktoken_cache()
     enc = tiktoken.get_encoding("cl100k_base")
     colon_a = enc.encode_single_token(":A")
     found = VERSIONS[0]
