@@ -34,6 +34,7 @@ import statistics
 from dataclasses import dataclass, replace
 
 import torch
+import torch.profiler
 
 from course.hardware import (  # noqa: F401  (bandwidth_by_size, measure_matmul_flops: lesson 04 calls them from here)
     PEAK_MEMORY_KIND,
@@ -294,17 +295,15 @@ def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
 
     This is the "why" beside a number: which kernels a slow rung spends its time in.
     """
-    from torch.profiler import ProfilerActivity, profile
-
     accum = settings.grad_accum(profile.seq_len)
     amp_dtype = getattr(torch, settings.autocast_dtype) if settings.autocast_dtype else None
     batches = DeviceBatches(tokens, settings.micro_batch, profile.seq_len, device)
     on_cuda = device_type(device) == "cuda"
-    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * on_cuda
+    activities = [torch.profiler.ProfilerActivity.CPU] + [torch.profiler.ProfilerActivity.CUDA] * on_cuda
     with rung_setup(settings, profile, device, seed) as (model, optimizer):
         for _ in range(warmup):  # compiles happen here, outside the profile
             training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
-        with profile(activities=activities) as prof:
+        with torch.profiler.profile(activities=activities) as prof:
             for _ in range(steps):
                 training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
             synchronize(device)
