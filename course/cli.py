@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("course.commands:train", "train a GPT model (presets: --preset shakespeare-cpu, ...)"),
     "sample": ("course.commands:sample", "generate text from a checkpoint"),
     "eval": ("course.commands:evaluate", "evaluate a checkpoint (val loss, bits per byte, HellaSwag)"),
-    "ladder": ("course.ladder:main", "run the training speedup ladder and record the results"),
+    "ladder": ("course.ladder_cli:main", "run the training speedup ladder and record the results"),
 }
 
 

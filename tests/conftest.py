@@ -15,6 +15,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: a CUDA variant; runs on a GPU, skips elsewhere (the GPU run: -m cuda)")
     try:
         config._course_target = resolve_target(config.getoption("--target"))
     except GradingError as e:

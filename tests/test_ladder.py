@@ -1,5 +1,7 @@
-"""The speedup ladder (course/ladder.py): rung configs, MFU arithmetic, gradient
-accumulation, the record's schema, and an end-to-end CPU run on a tiny model."""
+"""The speedup ladder (course.ladder, course.ladder_rungs, course.ladder_records,
+course.hardware, course.ladder_cli): rung configs, MFU arithmetic, the measurements'
+arithmetic against independent counts, the trainer's step inside a rung, the record's
+schema and goals, and an end-to-end CPU run on a tiny model."""
 
 import csv
 import io
@@ -9,16 +11,15 @@ from dataclasses import fields, replace
 import pytest
 import torch
 
-from course import ladder
-from course.ladder import (
+from course import hardware, ladder, ladder_cli, ladder_records
+from course.ladder_records import RecordError, validate_record
+from course.ladder_rungs import (
     CORE_RUNGS,
     PROFILES,
-    RecordError,
     RungSettings,
     changed_fields,
     core_settings,
     ladder_rungs,
-    validate_record,
 )
 
 TEST = PROFILES["test"]
@@ -109,74 +110,110 @@ def test_flops_and_mfu_on_gpt2_124m():
 
 
 def test_datasheet_peaks_and_slugs():
-    assert ladder.datasheet_peak("NVIDIA H100 80GB HBM3")[0] == 989e12
-    assert ladder.datasheet_peak("NVIDIA H100 PCIe")[0] == 756e12
-    assert ladder.datasheet_peak("NVIDIA H100 NVL")[0] == 835e12
-    assert ladder.datasheet_peak("NVIDIA A100-SXM4-80GB")[0] == 312e12
-    assert ladder.datasheet_peak("NVIDIA GeForce GTX 1080") is None
-    assert ladder.datasheet_peak("NVIDIA L40") is None, "L40 is not an L4: names match by whole words"
-    assert "989" in ladder.datasheet_peak("NVIDIA H100 80GB HBM3")[1]
-    assert ladder.device_slug({"device_type": "cuda", "device_name": "NVIDIA H100 80GB HBM3"}) == "h100"
-    assert ladder.device_slug({"device_type": "cpu", "device_name": "AMD EPYC"}) == "cpu"
+    assert hardware.datasheet_peak("NVIDIA H100 80GB HBM3")[0] == 989e12
+    assert hardware.datasheet_peak("NVIDIA H100 PCIe")[0] == 756e12
+    assert hardware.datasheet_peak("NVIDIA H100 NVL")[0] == 835e12
+    assert hardware.datasheet_peak("NVIDIA H200")[0] == 989e12
+    assert hardware.datasheet_peak("NVIDIA A100-SXM4-80GB")[0] == 312e12
+    assert hardware.datasheet_peak("NVIDIA GeForce GTX 1080") is None
+    assert hardware.datasheet_peak("NVIDIA L40") is None, "L40 is not an L4: names match by whole words"
+    assert "989" in hardware.datasheet_peak("NVIDIA H100 80GB HBM3")[1]
+    assert hardware.device_slug({"device_type": "cuda", "device_name": "NVIDIA H100 80GB HBM3"}) == "h100"
+    assert hardware.device_slug({"device_type": "cuda", "device_name": "NVIDIA H200"}) == "h200"
+    assert hardware.device_slug({"device_type": "cpu", "device_name": "AMD EPYC"}) == "cpu"
 
 
-def test_cpu_peak_is_measured_and_says_so():
-    peak, source = ladder.device_peak_flops("cpu")
-    assert peak > 1e8 and "measured" in source
-    assert ladder.device_peak_flops("cpu", peak_tflops=2.5) == (2.5e12, "given on the command line: 2.5 TFLOP/s")
+class FakeClock:
+    """A clock that moves `tick` seconds per read: timings become exact, whatever the machine does."""
+
+    def __init__(self, tick):
+        self.t, self.tick = 0.0, tick
+
+    def __call__(self):
+        self.t += self.tick
+        return self.t
 
 
-def test_bandwidth_measurements_are_positive():
-    sizes = [2**16, 2**20]
-    got = ladder.bandwidth_by_size("cpu", sizes, budget_s=0.005)
-    assert [s for s, _ in got] == sizes and all(bw > 1e8 for _, bw in got)
-    assert ladder.measure_bandwidth("cpu", 2**20, repeats=2) > 1e8
+@pytest.mark.parametrize("n", [16, 64])
+def test_matmul_work_is_what_flop_counter_mode_counts(n):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fn, flops = hardware.matmul_work("cpu", n)
+    with FlopCounterMode(display=False) as counter:
+        out = fn()
+    assert out.shape == (n, n)
+    assert flops == counter.get_total_flops() == 2 * n**3
 
 
-# ----------------------------------------------------------------------------- gradient accumulation
+def test_copy_work_moves_the_bytes_it_claims():
+    fn, moved = hardware.copy_work("cpu", 2**16)
+    out = fn()  # dst.copy_(src) returns dst; src has the same size: read once, written once
+    assert 2 * out.numel() * out.element_size() == moved == 2**16
 
 
-def _tiny_model():
-    from course.model import GPT, GPTConfig
-
-    torch.manual_seed(0)
-    return GPT(GPTConfig(block_size=8, vocab_size=50, n_layer=1, n_head=2, n_embd=16))
-
-
-def _grads(model):
-    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-
-def test_train_step_with_accumulation_matches_the_big_batch_gradient():
-    torch.manual_seed(1)
-    x = torch.randint(0, 50, (8, 8))
-    y = torch.randint(0, 50, (8, 8))
-    # reference: the plain big-batch gradient, computed without the code under test
-    big = _tiny_model()
-    _, loss = big(x, y)
-    loss.backward()
-    expected = _grads(big)
-    # 4 micro-batches of 2 through the ladder's step (lr=0 so the weights stay put)
-    model = _tiny_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.0)
-    micro = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 8, 2)]
-    step_loss = ladder.train_step(model, opt, micro)
-    assert step_loss.item() == pytest.approx(loss.item(), rel=1e-5)
-    got = _grads(model)
-    assert got.keys() == expected.keys()
-    for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-6, msg=name)
+def test_measurements_are_work_over_the_best_time(monkeypatch):
+    # one read of the fake clock per start and end of a timing: every call measures exactly one tick
+    monkeypatch.setattr(hardware, "clock", FakeClock(0.5))
+    assert hardware.best_time(lambda: None, "cpu", repeats=3) == 0.5
+    assert hardware.best_time(lambda: None, "cpu", repeats=3, inner=5) == 0.1
+    assert hardware.measure_matmul_flops("cpu", 32, repeats=2) == 2 * 32**3 / 0.5
+    assert hardware.measure_bandwidth("cpu", 2**16, repeats=2) == 2**16 / 0.5
+    got = hardware.bandwidth_by_size("cpu", [2**16, 2**20], budget_s=0.0)
+    inner = [2**22 // 2**16, 2**22 // 2**20]
+    assert got == [(2**16, 2**16 / (0.5 / inner[0])), (2**20, 2**20 / (0.5 / inner[1]))]
 
 
-def test_train_step_zeroes_the_previous_steps_gradients():
-    model = _tiny_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    x = torch.randint(0, 50, (2, 8))
-    ladder.train_step(model, opt, [(x, x)])
-    first = _grads(model)
-    ladder.train_step(model, opt, [(x, x)])
-    for name, g in _grads(model).items():
-        torch.testing.assert_close(g, first[name], msg=f"{name}: gradients of two steps were added up")
+def test_the_best_repeat_counts(monkeypatch):
+    times = iter([0, 3, 10, 11, 20, 22])  # repeats of 3 s, 1 s and 2 s
+
+    monkeypatch.setattr(hardware, "clock", lambda: next(times))
+    assert hardware.best_time(lambda: None, "cpu", repeats=3) == 1
+
+
+def test_cpu_peak_is_measured_and_says_so(monkeypatch):
+    monkeypatch.setattr(hardware, "clock", FakeClock(0.25))
+    peak, source = hardware.device_peak_flops("cpu")
+    assert peak == 2 * 1024**3 / 0.25 and "measured here, not a datasheet peak" in source
+    assert hardware.device_peak_flops("cpu", peak_tflops=2.5) == (2.5e12, "given on the command line: 2.5 TFLOP/s")
+
+
+# ----------------------------------------------------------------------------- a rung trains with the trainer's step
+
+
+def test_a_rung_steps_through_the_trainers_accumulate_gradients(monkeypatch):
+    calls = []
+    real = ladder.accumulate_gradients
+
+    def spy(model, micro_batches, *, amp_dtype=None):
+        calls.append(([tuple(x.shape) for x, _ in micro_batches], amp_dtype))
+        return real(model, micro_batches, amp_dtype=amp_dtype)
+
+    monkeypatch.setattr(ladder, "accumulate_gradients", spy)
+    settings = replace(core_settings(TEST)[2], total_batch=2 * TEST.micro_batch * TEST.seq_len)  # bf16, accumulate 2
+    out = ladder.measure_rung(settings, TEST, "cpu", ladder.gpt2_tokens(), steps=2, warmup=1)
+    assert out["grad_accum"] == 2 and len(calls) == out["warmup_steps"] + out["timed_steps"]
+    assert all(c == ([(TEST.micro_batch, TEST.seq_len)] * 2, torch.bfloat16) for c in calls)
+
+
+def test_a_rungs_first_loss_is_the_seeded_models_loss_on_the_first_tokens():
+    # independent of the ladder's data and step code: seed, build, one forward on tokens[0 : B*T+1]
+    settings = core_settings(TEST)[0]
+    out = ladder.measure_rung(settings, TEST, "cpu", ladder.gpt2_tokens(), steps=1, warmup=1, seed=7)
+    from course.utils import seed_everything
+
+    seed_everything(7)
+    model = ladder.GPT(ladder.model_config(TEST, settings))
+    n = TEST.micro_batch * TEST.seq_len
+    chunk = ladder.gpt2_tokens()[: n + 1]
+    _, loss = model(chunk[:-1].view(TEST.micro_batch, -1), chunk[1:].view(TEST.micro_batch, -1))
+    assert out["loss_first"] == pytest.approx(loss.item(), rel=1e-5)
+    assert out["loss_last"] != out["loss_first"], "the optimizer stepped: the second batch sees new weights"
+
+
+def test_profile_rung_tables_the_top_ops():
+    table = ladder.profile_rung(core_settings(TEST)[0], TEST, "cpu", ladder.gpt2_tokens(), steps=1, warmup=1,
+                                row_limit=5)
+    assert "Self CPU" in table and "aten::" in table
 
 
 # ----------------------------------------------------------------------------- the ladder's bookkeeping
@@ -304,15 +341,15 @@ def test_record_schema_and_files(cpu_record, tmp_path):
     hw, sw = cpu_record["hardware"], cpu_record["software"]
     assert hw["device_type"] == "cpu" and hw["peak_flops"] == 0.5e12
     assert sw["torch"] == torch.__version__
-    paths = ladder.save_record(cpu_record, tmp_path, "ladder-test")
+    paths = ladder_records.save_record(cpu_record, tmp_path, "ladder-test")
     assert {p.name for p in paths.values()} == {"ladder-test.json", "ladder-test.csv", "ladder-test.png"}
-    assert ladder.load_record(paths["json"])["rungs"] == json.loads(json.dumps(cpu_record["rungs"]))
+    assert ladder_records.load_record(paths["json"])["rungs"] == json.loads(json.dumps(cpu_record["rungs"]))
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     assert [r["name"] for r in rows] == [r["name"] for r in cpu_record["rungs"]]
-    assert set(ladder.CSV_COLUMNS) == set(rows[0])
+    assert set(ladder_records.CSV_COLUMNS) == set(rows[0])
     assert rows[0]["torch"] == torch.__version__
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
-    table = ladder.format_table(cpu_record)
+    table = ladder_records.format_table(cpu_record)
     assert "n/a on this device" in table and "fused-adamw" in table
 
 
@@ -336,26 +373,75 @@ def test_config_fields_in_the_record_are_the_settings_fields(cpu_record):
     assert all(set(r["config"]) == names for r in cpu_record["rungs"])
 
 
+# ----------------------------------------------------------------------------- the reference beside the record, and the goals
+
+
+def _gpu_like(record, tps: dict, mfus: dict):
+    """A copy of a measured record with chosen tokens/s and MFU, named like an H100 record."""
+    rec = json.loads(json.dumps(record))
+    rec["hardware"].update(device_type="cuda", device_name="NVIDIA H100 80GB HBM3", driver="550.54")
+    rec["software"]["cuda"] = "12.4"
+    for r in rec["rungs"]:
+        if r["name"] in tps:
+            r.update(status="ok", tokens_per_sec=tps[r["name"]], mfu=mfus.get(r["name"], 0.1))
+    return rec
+
+
+def test_merge_reference_sets_each_rung_beside_it(cpu_record):
+    rec = ladder_records.merge_reference(json.loads(json.dumps(cpu_record)), {"fp32": 100.0, "tf32": 50.0}, "test")
+    rows = {r["name"]: r for r in rec["rungs"]}
+    assert rows["fp32"]["vs_reference"] == pytest.approx(rows["fp32"]["tokens_per_sec"] / 100)
+    assert rows["tf32"]["reference_tokens_per_sec"] == 50.0
+    assert rows["bf16"]["reference_tokens_per_sec"] is None and rows["bf16"]["vs_reference"] is None
+    assert rows["cudnn-attention"]["vs_reference"] is None  # n/a on a CPU: no ratio
+    assert rec["reference"]["source"] == "test"
+    assert "vs ref" in ladder_records.format_table(rec)
+    validate_record(rec)
+
+
+def test_goals_met_and_missed_by_how_much(cpu_record):
+    ref = dict(ladder_records.REFERENCE_H100)
+    tps = {n: 0.95 * v for n, v in ref.items()}
+    tps.update(tf32=0.8 * ref["tf32"], **{"fused-adamw": 480e3, "grad-accum": 470e3, "micro-batch": 520e3})
+    rec = ladder_records.merge_reference(_gpu_like(cpu_record, tps, {"micro-batch": 0.45}), ref, "same run")
+    goals = {g["goal"]: g for g in ladder_records.evaluate_goals(rec)}
+    vs_ref, last, mfu_goal, named = goals.values()
+    assert vs_ref["met"] is False and vs_ref["value"] == pytest.approx(0.8)
+    assert "tf32" in vs_ref["detail"] and "fp32" not in vs_ref["detail"].split("under")[1]
+    # micro-batch only changes the micro-batch of the last core rung: it counts, at 520k
+    assert last["met"] is True and last["value"] == 520e3 and "micro-batch 4" in last["detail"]
+    assert mfu_goal["met"] is False and mfu_goal["value"] == 0.45 and "10.0% points short" in mfu_goal["detail"]
+    assert named["met"] is True
+    table = ladder_records.format_goals(list(goals.values()))
+    assert table.count("MISSED") == 2 and table.count("met") >= 2
+
+
+def test_goals_are_unknown_without_a_reference_and_a_cpu_record_names_no_gpu(cpu_record):
+    goals = ladder_records.evaluate_goals(cpu_record)
+    assert goals[0]["met"] is None and "no reference" in goals[0]["detail"]
+    assert goals[-1]["met"] is False and "GPU" in goals[-1]["detail"] and "driver" in goals[-1]["detail"]
+
+
 # ----------------------------------------------------------------------------- the command
 
 
 def test_cli_list(capsys):
-    assert ladder.main(["--list", "--device", "cpu"]) == 0
+    assert ladder_cli.main(["--list", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     for name in ("fp32", "tf32", "bf16", "compile", "flash", "vocab", "fused-adamw", "grad-accum"):
         assert name in out
 
 
 def test_cli_writes_the_record(tmp_path, capsys):
-    rc = ladder.main(["--profile", "test", "--device", "cpu", "--rungs", "fp32,tf32", "--peak-tflops", "1",
+    rc = ladder_cli.main(["--profile", "test", "--device", "cpu", "--rungs", "fp32,tf32", "--peak-tflops", "1",
                       "--out", str(tmp_path), "--name", "r"])
     assert rc == 0
-    record = ladder.load_record(tmp_path / "r.json")
+    record = ladder_records.load_record(tmp_path / "r.json")
     assert [r["name"] for r in record["rungs"]] == ["fp32", "tf32"] and record["complete"]
     assert (tmp_path / "r.csv").exists() and (tmp_path / "r.png").exists()
     assert "tokens/s" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_rungs(capsys):
-    assert ladder.main(["--profile", "test", "--device", "cpu", "--rungs", "nope", "--no-save"]) == 2
+    assert ladder_cli.main(["--profile", "test", "--device", "cpu", "--rungs", "nope", "--no-save"]) == 2
     assert "unknown rung" in capsys.readouterr().err
