@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -372,3 +374,33 @@ def test_launch_timeout_stops_the_whole_tree(runs):
     pids = [int(p.read_text()) for p in run["out"].glob("worker*.pid")]
     assert len(pids) == 2, "the workers had not started before the timeout"
     assert not any(alive(p) for p in pids) and not run["left"]
+
+
+def test_worker_watchdog_exits_when_its_parent_dies(tmp_path):
+    """setup()'s watchdog: a worker whose parent (torchrun's agent) is SIGKILLed exits by itself."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    from course.distributed import _watch_parent\n"
+        "    _watch_parent(0.1)\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(300)\n"
+        "    os._exit(0)\n"
+        "time.sleep(1)  # then the parent dies, leaving the child an orphan\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    proc.wait(60)
+    for _ in range(600):  # the watchdog polls every 0.1 s; allow a busy machine a minute
+        if not alive(child):
+            break
+        time.sleep(0.1)
+    orphaned = alive(child)
+    if orphaned:
+        os.kill(child, signal.SIGKILL)
+    assert not orphaned, "the orphaned worker was still running a minute after its parent died"
+    assert "is gone: exiting" in proc.stderr.read()
