@@ -136,17 +136,25 @@ class CheckResult:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
+        # White on a saturated badge reads the same in light and dark themes (contrast >= 4.5);
+        # the rest inherits the page's colours. Long messages wrap; the table never overflows.
         colour = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#cf222e", "not done": "#9a6700"}
         head = f"<b>{html.escape(self.summary())}</b>"
         if self.problem:
-            return head + f"<pre>{html.escape(self.problem)}</pre>"
+            return head + f"<pre style='white-space:pre-wrap'>{html.escape(self.problem)}</pre>"
+        cell = "style='text-align:left;vertical-align:top'"
         rows = "".join(
-            f"<tr><td style='color:{colour[r.status]};font-weight:bold'>{r.status}</td>"
-            f"<td><code>{html.escape(r.test)}</code></td>"
-            f"<td style='text-align:left'>{html.escape(r.message)}</td></tr>"
+            f"<tr><td {cell}><span style='background:{colour[r.status]};color:#fff;"
+            f"font-weight:bold;border-radius:3px;padding:0 4px;white-space:nowrap'>{r.status}"
+            f"</span></td><td {cell}><code>{html.escape(r.test)}</code></td>"
+            f"<td style='text-align:left;overflow-wrap:anywhere'>{html.escape(r.message)}</td></tr>"
             for r in self.rows
         )
-        return f"{head}<table><tr><th>result</th><th>check</th><th>message</th></tr>{rows}</table>"
+        heads = "".join(f"<th {cell}>{h}</th>" for h in ("result", "check", "message"))
+        return (
+            f"{head}<div style='overflow-x:auto;max-width:100%'>"
+            f"<table><tr>{heads}</tr>{rows}</table></div>"
+        )
 
 
 def _first_line(text: str, limit: int = 160) -> str:

@@ -45,6 +45,11 @@ PALETTE = (
     "#d0f4de",
     "#e4c1f9",
 )
+# Token text is always dark on the pastel boxes, whatever the page's theme: JupyterLab's dark
+# theme would otherwise draw its light text on them (contrast >= 8 on every PALETTE colour).
+INK = "#1f2328"
+# Whitespace markers (· space, → tab, ↵ newline) are fainter than text, yet visible (>= 3:1).
+FAINT = "#5f6368"
 
 DEFAULT_TOKENIZERS = ("gpt2", "cl100k_base", "o200k_base")
 
@@ -165,19 +170,38 @@ class TokenView:
     __repr__ = __str__
 
     def html_tokens(self) -> str:
-        """Just the coloured spans (no summary line), for embedding in other HTML."""
-        spans = []
-        for i, tok in enumerate(self.tokens):
-            spans.append(_span(tok, PALETTE[i % len(PALETTE)]))
-        return "".join(spans)
+        """Just the coloured spans (no summary line), for embedding in other HTML.
+
+        A line may break between two tokens (`<wbr>`), never inside one (`white-space:pre`
+        on each span): a token that wrapped would look like two."""
+        return "<wbr>".join(
+            _span(tok, PALETTE[i % len(PALETTE)]) for i, tok in enumerate(self.tokens)
+        )
 
     def _repr_html_(self) -> str:
+        # The summary inherits the page's text colour, so it reads in light and dark themes.
         return (
             '<div class="course-tokens" style="font-family:monospace;line-height:1.9">'
-            f'<div style="font-family:sans-serif;font-size:90%;color:#444">{html.escape(self.summary())}</div>'
-            f'<div style="white-space:pre-wrap;word-break:break-all">{self.html_tokens()}</div>'
+            f'<div style="font-family:sans-serif;font-size:90%">{html.escape(self.summary())}</div>'
+            f'<div style="overflow-x:auto">{self.html_tokens()}</div>'
             "</div>"
         )
+
+
+def _mark(sign: str) -> str:
+    return f'<span class="ws" style="color:{FAINT}">{sign}</span>'
+
+
+# Whitespace made visible in the HTML view only (the hover text and `plain()` keep the bytes):
+# a space is drawn as a faint ·, a tab and a newline keep their effect after their arrow.
+_HTML_MARKS = str.maketrans(
+    {
+        " ": _mark("\u00b7"),
+        "\t": _mark("\u2192") + "\t",
+        "\n": _mark("\u21b5") + "\n",
+        "\r": _mark("\\r"),
+    }
+)
 
 
 def _span(tok: Token, colour: str) -> str:
@@ -187,7 +211,7 @@ def _span(tok: Token, colour: str) -> str:
         title += " · special token"
     if tok.partial and tok.context:
         title += f" · part of {tok.context!r}"
-    style = f"background:{colour}"
+    style = f"background:{colour};color:{INK};white-space:pre"
     if tok.partial:
         # A piece of a character: its stray bytes go in a dashed box as hex, never a broken glyph.
         style += ";border:1px dashed #555"
@@ -196,10 +220,7 @@ def _span(tok: Token, colour: str) -> str:
     label = "".join(
         f'<small style="font-size:75%">{" ".join(f"{b:02X}" for b in piece)}</small>'
         if is_bytes
-        else html.escape(_mark_base(piece, k == 0))
-        .replace("\r", "\\r")
-        .replace("\t", "\u2192\t")
-        .replace("\n", "\u21b5\n")
+        else html.escape(_mark_base(piece, k == 0)).translate(_HTML_MARKS)
         for k, (piece, is_bytes) in enumerate(_utf8_pieces(tok.bytes))
     )
     return (
@@ -317,10 +338,14 @@ class Playground:
         if len(self.views) == 1 and not self.compare.value:
             self.html.value = self.views[0]._repr_html_()
             return
-        cols = "".join(
-            f'<div style="flex:1;min-width:14em">{v._repr_html_()}</div>' for v in self.views
+        # Columns share the width but never shrink below 12em or their widest token; when they
+        # do not fit, the row scrolls sideways instead of being clipped. (width:0 + min-width:100%
+        # keeps the row's own minimum width from stretching the widget past the notebook's edge.)
+        cols = "".join(f'<div style="flex:1 0 12em">{v._repr_html_()}</div>' for v in self.views)
+        self.html.value = (
+            '<div class="course-compare" style="display:flex;gap:1em;overflow-x:auto;'
+            f'width:0;min-width:100%;align-items:flex-start">{cols}</div>'
         )
-        self.html.value = f'<div class="course-compare" style="display:flex;gap:1em">{cols}</div>'
 
     @property
     def counts(self) -> dict[str, int]:

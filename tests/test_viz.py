@@ -12,34 +12,52 @@ ENCODINGS = ["gpt2", "cl100k_base", "o200k_base"]
 MIXED = "Hello world!\n    return 1234567 + x  # café 你好 🙂\r\n\tend"
 
 
+# What a whitespace marker (a `<span class="ws">` inside a token) stands for: a space is drawn
+# as `·` instead of itself; tab and newline arrows come before the real tab / newline.
+MARKS = {"\u00b7": " ", "\u2192": "", "\u21b5": "", "\\r": "\r"}
+
+
 class Spans(HTMLParser):
-    """Collect the token spans of rendered HTML: (attributes, text inside)."""
+    """Collect the token spans of rendered HTML: (attributes, text inside), and the text
+    they stand for with whitespace markers undone (`self.unmarked`, one per span)."""
 
     def __init__(self):
         super().__init__()
-        self.spans, self._depth, self._attrs, self._text = [], 0, None, []
+        self.spans, self.unmarked, self._depth, self._ws = [], [], 0, 0
 
     def handle_starttag(self, tag, attrs):
         if tag == "span" and ("class", "tok") in attrs:
-            self._depth, self._attrs, self._text = 1, dict(attrs), []
+            self._depth, self._attrs, self._text, self._plain = 1, dict(attrs), [], []
         elif self._depth:
             self._depth += 1
+            if tag == "span" and ("class", "ws") in attrs:
+                self._ws = self._depth
 
     def handle_endtag(self, tag):
         if self._depth:
+            if self._depth == self._ws:
+                self._ws = 0
             self._depth -= 1
             if self._depth == 0:
                 self.spans.append((self._attrs, "".join(self._text)))
+                self.unmarked.append("".join(self._plain))
 
     def handle_data(self, data):
         if self._depth:
             self._text.append(data)
+            self._plain.append(MARKS[data] if self._ws else data)
 
 
 def spans_of(html_text):
     p = Spans()
     p.feed(html_text)
     return p.spans
+
+
+def unmarked_of(html_text):
+    p = Spans()
+    p.feed(html_text)
+    return p.unmarked
 
 
 @pytest.mark.parametrize("name", ENCODINGS)
@@ -86,8 +104,10 @@ def test_html_has_one_span_per_token_with_id_on_hover(name):
         # the hover text lists the token's bytes in hex
         assert enc.decode_single_token_bytes(i).hex(" ") in attrs["title"]
         assert "background:" in attrs["style"]
-    # HTML-escaped text: the spans read back as the original text, and `<b>` is not markup.
-    assert "".join(inner for _, inner in spans) == text
+    # HTML-escaped text: the spans read back as the original text (spaces drawn as a faint
+    # marker `·`, one per space), and `<b>` is not markup.
+    assert unmarked_of(html) == [enc.decode_single_token_bytes(i).decode() for i in ids]
+    assert "".join(inner for _, inner in spans) == text.replace(" ", "\u00b7")
     assert "<b>" not in html
     assert f"{len(ids)} tokens" in html
     # neighbours never share a colour
@@ -96,9 +116,23 @@ def test_html_has_one_span_per_token_with_id_on_hover(name):
 
 
 def test_whitespace_is_visible_in_html():
-    view = show_tokens("a\n\tb", "cl100k_base")
-    inner = "".join(t for _, t in spans_of(view._repr_html_()))
-    assert "\u21b5\n" in inner and "\u2192\t" in inner
+    text = "a\n\tb  c\r\n"
+    enc = tiktoken.get_encoding("cl100k_base")
+    view = show_tokens(text, "cl100k_base")
+    html = view._repr_html_()
+    inner = [t for _, t in spans_of(html)]
+    assert "\u21b5\n" in "".join(inner) and "\u2192\t" in "".join(inner)
+    # Every token, whitespace-only ones included, has something to see; undoing the
+    # markers gives back exactly the token's text.
+    pieces = [enc.decode_single_token_bytes(i).decode() for i in enc.encode(text)]
+    assert any(not p.strip() for p in pieces)
+    assert all(t.strip() for t in inner)
+    assert unmarked_of(html) == pieces
+    # The markers are in the HTML only: hover text and the plain view keep the bytes.
+    escape = str.maketrans({"\n": "\\n", "\t": "\\t", "\r": "\\r"})
+    assert view.plain() == "|".join(p.translate(escape) for p in pieces)
+    titles = [a["title"] for a, _ in spans_of(html)]
+    assert titles == [f"id {i} \u00b7 bytes {p.encode().hex(' ')}" for i, p in zip(view.ids, pieces)]
 
 
 def test_lone_combining_mark_gets_a_visible_base():
