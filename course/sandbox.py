@@ -48,7 +48,7 @@ STARTUP_S = 180.0  # python + torch start-up; trusted code, so generous
 @dataclass
 class Limits:
     timeout: float = 60.0  # wall-clock seconds per check (and for importing the file)
-    memory_mb: int = 6144  # address space; importing torch alone maps ~3.3 GB
+    memory_mb: int = 2048  # address space it may add to what it starts with (Python, torch)
     processes: int = 64  # processes and threads the submission may have at once
     file_mb: int = 64  # largest file it may write
     cpu_s: int | None = None  # CPU seconds for the whole sandbox (default: 20 x timeout)
@@ -181,13 +181,15 @@ class Sandbox:
         self._failure = None  # an import failure, repeated for every check
         self._module = None
         self._deadline = None
+        self._budget = self.limits.timeout
         self._seed = None
         self._next_id = 0
 
     # -- lifecycle
     def begin_check(self, name: str) -> None:
-        """Start a check's clock; its first call seeds the sandbox's RNGs from `name`."""
-        self._deadline = time.monotonic() + self.limits.timeout
+        """A new check: it gets `timeout` seconds of the sandbox's time (the grader's own
+        work between calls is not counted); its first call seeds the sandbox's RNGs."""
+        self._budget = self.limits.timeout
         self._seed = zlib.crc32(name.encode())
 
     def module(self) -> Remote:
@@ -273,17 +275,15 @@ class Sandbox:
         os.close(req_r)
         os.close(resp_w)
         os.set_blocking(self._req_w, False)
+        os.set_blocking(self._resp_r, False)
         self._buf = bytearray()
         self._module = None
-        deadline = self._deadline
-        self._deadline = time.monotonic() + STARTUP_S
+        self._deadline = time.monotonic() + STARTUP_S  # start-up is the grader's time, not the learner's
         try:
             ready = self._read_message(expect=None, what="starting the sandbox")
         except (SubmissionCrashed, CheckTimeout) as e:
             raise SandboxError(f"the sandbox did not start: {e}\n{self._output_tail()}") from None
         self.isolation = [str(s) for s in ready.get("ready", [])] if type(ready) is dict else []
-        # the check's clock runs from here: start-up is the grader's time, not the learner's
-        self._deadline = time.monotonic() + self.limits.timeout if deadline is not None else None
 
     def _kill(self) -> None:
         proc, self.proc = self.proc, None
@@ -368,6 +368,15 @@ class Sandbox:
         _Pickler(buf, self).dump(msg)
         payload = len(buf.getvalue()).to_bytes(8, "big") + buf.getvalue()
         view = memoryview(payload)
+        started = time.monotonic()
+        self._deadline = started + max(self._budget, 0)
+        try:
+            return self._exchange(view, msg["id"], what)
+        finally:
+            self._budget -= time.monotonic() - started
+
+    def _exchange(self, view, msg_id, what) -> dict:
+        self._drain()
         while view:
             self._wait(self._req_w, write=True, what=what)
             try:
@@ -376,14 +385,23 @@ class Sandbox:
                 continue
             except BrokenPipeError:
                 raise self._crashed(what) from None
-        reply = self._read_message(expect=msg["id"], what=what)
+        reply = self._read_message(expect=msg_id, what=what)
         if "error" in reply:
             raise _remote_error(reply["error"])
         return reply
 
+    def _drain(self) -> None:
+        """Drop whatever arrived unasked (the learner writing to the pipe): a reply only
+        counts if it comes after its request."""
+        self._buf.clear()
+        while select.select([self._resp_r], [], [], 0)[0]:
+            try:
+                if not os.read(self._resp_r, 1 << 20):
+                    return  # closed: the next read reports the crash
+            except BlockingIOError:
+                return
+
     def _wait(self, fd: int, write: bool, what: str) -> None:
-        if self._deadline is None:
-            self._deadline = time.monotonic() + self.limits.timeout
         left = self._deadline - time.monotonic()
         ready = select.select([], [fd], [], max(left, 0))[1] if write else select.select([fd], [], [], max(left, 0))[0]
         if not ready and time.monotonic() >= self._deadline:

@@ -73,7 +73,7 @@ def lock_in(cfg: dict) -> list[str]:
         os._exit(3)  # the grader is already gone
     limits = [
         ("RLIMIT_CPU", cfg["cpu_s"]),
-        ("RLIMIT_AS", cfg["memory_mb"] << 20),
+        ("RLIMIT_AS", _address_space() + (cfg["memory_mb"] << 20)),  # on top of Python + torch
         ("RLIMIT_NPROC", cfg["nproc"]),
         ("RLIMIT_FSIZE", cfg["file_mb"] << 20),
         ("RLIMIT_NOFILE", 256),
@@ -84,7 +84,7 @@ def lock_in(cfg: dict) -> list[str]:
             soft, hard = resource.getrlimit(getattr(resource, name))
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(getattr(resource, name), (value, value))
-    inforce.append(f"limits: {cfg['cpu_s']} s CPU, {cfg['memory_mb']} MB address space, "
+    inforce.append(f"limits: {cfg['cpu_s']} s CPU, {cfg['memory_mb']} MB more memory, "
                    f"{cfg['nproc']} processes, {cfg['file_mb']} MB per file")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file is an error, not a kill
     return inforce
@@ -179,6 +179,15 @@ def _drop_capabilities(libc) -> None:
     data = (ctypes.c_uint32 * 6)()
     libc.capset(header, data)
     libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+
+
+def _address_space() -> int:
+    """Bytes of address space this process maps now (what it inherited: Python, torch)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
+    except (OSError, StopIteration):
+        return 4 << 30
 
 
 class Server:

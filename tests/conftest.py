@@ -17,7 +17,7 @@ def pytest_addoption(parser):
     parser.addoption("--check-timeout", type=float, default=120.0,
                      help="seconds each exercise check may run the learner's code (default 120)")
     parser.addoption("--sandbox-memory-mb", type=int, default=Limits.memory_mb,
-                     help="address space of the learner's process, in MB")
+                     help="memory (address space, MB) the learner's process may add to Python and torch's")
     parser.addoption("--sandbox-hide", action="append", default=[],
                      help="a folder the learner's code must not see (repeatable; e.g. a class folder)")
 
