@@ -91,7 +91,7 @@ class RemoteError(Exception):
 
 _REBUILT = {"ValueError", "TypeError", "KeyError", "IndexError", "LookupError", "AttributeError",
             "NotImplementedError", "RuntimeError", "ZeroDivisionError", "ArithmeticError",
-            "OverflowError", "RecursionError", "MemoryError", "NameError", "ImportError",
+            "OverflowError", "NameError", "ImportError",
             "ModuleNotFoundError", "UnicodeError", "UnicodeDecodeError", "UnicodeEncodeError", "OSError"}
 _remote_classes: dict[str, type] = {}
 
@@ -104,8 +104,7 @@ def _remote_error(info) -> RemoteError:
     if cls is None:
         bases = (RemoteError, getattr(builtins, builtin)) if builtin else (RemoteError,)
         cls = _remote_classes[builtin] = type(f"Remote{builtin or 'Error'}", bases, {"__str__": _message})
-    err = cls.__new__(cls)
-    Exception.__init__(err, str(info.get("message", ""))[:4000])
+    err = cls(str(info.get("message", ""))[:4000])
     err.type_name = str(info.get("type", "Exception"))[:100]
     where = info.get("where")
     err.where = tuple(str(w)[:300] for w in where[:3]) if type(where) is list else ()
@@ -133,7 +132,10 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # no remote dunders: pytest and torch probe for them
-        return self._sb._request(self, {"op": "getattr", "name": name}, what=f"{self._type}.{name}")
+        value = self._sb._request(self, {"op": "getattr", "name": name}, what=f"{self._type}.{name}")
+        if isinstance(value, Remote) and value._type in ("function", "method", "type"):
+            object.__setattr__(value, "_type", name)  # name it in messages as the check does
+        return value
 
     def __setattr__(self, name, value):
         raise AttributeError(f"can't set {name!r} on {self!r}: change it by calling one of its methods")
@@ -488,6 +490,9 @@ def _fork_worker(req_r, resp_w, log_fd, work, env, cfg) -> _Forked:
         keep = sorted({0, 1, 2, req_r, resp_w})
         for lo, hi in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
             os.closerange(lo + 1, hi)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False, errors="replace")
+        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False, errors="replace")
         os.chdir(work)
         os.environ.clear()
         os.environ.update(env)

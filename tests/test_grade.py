@@ -30,9 +30,9 @@ COUNT = ["test_count_parameters", "test_count_parameters_tied_and_frozen"]
 CHECKS_00 = SOFTMAX + COUNT
 
 
-def _wrong(body):
+def _wrong(body, prelude=""):
     """A module with the exercise's two functions, both wrong in the way `body` says."""
-    return "import torch\n" + textwrap.dedent(body)
+    return "import torch\n" + prelude + textwrap.dedent(body)
 
 
 FORGE = '''
@@ -70,10 +70,9 @@ def _class(root: Path, port: int) -> dict[str, dict[str, str]]:
     """student -> {file name: source}."""
     good_04 = (ROOT / "solutions" / "ex04.py").read_text(encoding="utf-8")
     return {
-        "good": {"ex00.py": SOLUTION_00, "ex04.py": good_04},
-        "good-too": {"ex00.py": SOLUTION_00 + "\nprint('just checking')\n"},
+        "good": {"ex00.py": SOLUTION_00 + "\nprint('just checking')\n"},
+        "good-too": {"ex00.py": SOLUTION_00, "ex04.py": good_04},  # only lesson 00 is graded
         "wrong-softmax": {"ex00.py": SOLUTION_00.replace("return e / e.sum(dim=dim, keepdim=True)", "return e")},
-        "untouched-stubs": {"ex00.py": STUB_00},
         "nothing-handed-in": {},
         "exit-at-import": {"ex00.py": "import sys\nsys.exit(0)\n" + SOLUTION_00},
         "os-exit-at-import": {"ex00.py": "import os\nos._exit(0)\n" + SOLUTION_00},
@@ -84,7 +83,7 @@ def _class(root: Path, port: int) -> dict[str, dict[str, str]]:
             def count_parameters(model, trainable_only=False):
                 os._exit(0)
             """)},
-        "fake-passed-prints": {"ex00.py": _wrong(f"CHECKS = {CHECKS_00!r}\n" + """
+        "fake-passed-prints": {"ex00.py": _wrong(prelude=f"CHECKS = {CHECKS_00!r}\n", body="""
             import sys
             for name in CHECKS:
                 print(f"tests/exercises/test_ex00.py::{name} PASSED")
@@ -110,7 +109,7 @@ def _class(root: Path, port: int) -> dict[str, dict[str, str]]:
             "pytest_flip.py": "def pytest_runtest_logreport(report):\n    report.outcome = 'passed'\n",
             "ex00.py": "pytest_plugins = ['pytest_flip']\n" + STUB_00,
         },
-        "forged-results": {"ex00.py": _wrong(FORGE + """
+        "forged-results": {"ex00.py": _wrong(prelude=FORGE, body="""
             def softmax(logits, dim=-1):
                 forge()
                 return logits
@@ -159,17 +158,8 @@ def _class(root: Path, port: int) -> dict[str, dict[str, str]]:
             def count_parameters(model, trainable_only=False):
                 return bytearray(1 << 44)
             """)},
-        "fork-bomb": {"ex00.py": _wrong("""
-            import os
-            def softmax(logits, dim=-1):
-                while True:
-                    try:
-                        os.fork()
-                    except OSError:
-                        pass
-            def count_parameters(model, trainable_only=False):
-                return softmax(None)
-            """)},
+        "fork-bomb": {"ex00.py": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
+                                 "        pass\n" + SOLUTION_00},
         "files-outside": {"ex00.py": _wrong(f"""
             import os, shutil
             ROOT, CLASS = {str(ROOT)!r}, {str(root)!r}
@@ -236,7 +226,7 @@ def graded(tmp_path_factory):
     before = {"tests": _fingerprint(ROOT / "tests"), "solutions": _fingerprint(ROOT / "solutions"),
               "good": _fingerprint(root / "good")}
     out = tmp_path_factory.mktemp("grades")
-    cmd = [sys.executable, "-m", "course", "grade", str(root), "--lessons", "00,04", "--out", str(out),
+    cmd = [sys.executable, "-m", "course", "grade", str(root), "--lessons", "00", "--out", str(out),
            "--timeout", str(TIMEOUT), "--jobs", "2", "--memory-mb", "1500", "--quiet"]
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
@@ -264,25 +254,20 @@ def _why(graded, student):
 def test_every_student_gets_every_check(graded):
     proc = graded["proc"]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    n_04 = len([r for r in graded["rows"] if r["student"] == "good" and r["lesson"] == "04"])
-    assert n_04 >= 10
     for student in graded["students"]:
         assert sorted(_outcomes(graded, student)) == sorted(CHECKS_00), student
-        assert len(_outcomes(graded, student, "04")) == n_04, student
-    assert len(graded["rows"]) == len(graded["students"]) * (len(CHECKS_00) + n_04)
+    assert len(graded["rows"]) == len(graded["students"]) * len(CHECKS_00)
+    assert {r["lesson"] for r in graded["rows"]} == {"00"}
 
 
 def test_honest_students_get_full_marks(graded):
     for student in ("good", "good-too"):
         assert set(_outcomes(graded, student).values()) == {"passed"}, _why(graded, student)
-    assert set(_outcomes(graded, "good", "04").values()) == {"passed"}, _why(graded, "good")
-    assert set(_outcomes(graded, "good-too", "04").values()) == {"not-done"}  # no ex04.py
 
 
 def test_wrong_and_unfinished_work(graded):
     wrong = _outcomes(graded, "wrong-softmax")
     assert {wrong[c] for c in SOFTMAX} == {"failed"} and {wrong[c] for c in COUNT} == {"passed"}
-    assert set(_outcomes(graded, "untouched-stubs").values()) == {"not-done"}
     assert set(_outcomes(graded, "nothing-handed-in").values()) == {"not-done"}
 
 
@@ -291,7 +276,7 @@ EXPECTED = {
     "os-exit-at-import": {"error"},
     "exit-in-function": {"error"},
     "fake-passed-prints": {"failed"},
-    "conftest-and-plugin": {"not-done"},
+    "conftest-and-plugin": {"not-done"},  # the untouched stubs, plus hooks that would flip them
     "forged-results": {"failed"},
     "always-equal": {"failed"},
     "patches-torch": {"failed"},
@@ -311,8 +296,7 @@ def test_hostile_student_is_scored_right(graded, student):
 def test_hangs_and_bombs_time_out(graded):
     loop = _outcomes(graded, "endless-loop")
     assert {loop[c] for c in SOFTMAX} == {"passed"} and {loop[c] for c in COUNT} == {"timeout"}
-    bomb = _outcomes(graded, "fork-bomb")
-    assert set(bomb.values()) <= {"timeout", "error"} and "timeout" in bomb.values(), bomb
+    assert set(_outcomes(graded, "fork-bomb").values()) == {"timeout"}, _why(graded, "fork-bomb")
     assert not _sandbox_processes(), "processes of a submission outlived its grading"
 
 
