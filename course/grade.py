@@ -65,6 +65,7 @@ def _pytest_main(args: list[str], log: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.chdir(ROOT)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co: seconds of imports we don't need
     import pytest
 
     code = pytest.main(args)
