@@ -93,16 +93,11 @@ def lock_in(cfg: dict) -> list[str]:
 def _namespaces(libc, cfg) -> list[str]:
     """Own network namespace (no network) and mount namespace (a read-only view of
     every file system but our folder; solutions and the class folder hidden)."""
-    flags = CLONE_NEWNS | CLONE_NEWNET
     if os.geteuid() != 0:  # an unprivileged user namespace gives the same powers, inside it
-        real_uid, real_gid = os.getuid(), os.getgid()
-        if libc.unshare(CLONE_NEWUSER) != 0:
-            return ["network and file system NOT isolated (no user namespaces here)"]
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{real_uid} {real_uid} 1"),
-                           ("gid_map", f"{real_gid} {real_gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-    if libc.unshare(flags) != 0:
+        if not _try_in_child(lambda: _enter_user_namespace(libc)):
+            return ["network and file system NOT isolated (user namespaces not allowed here)"]
+        _enter_user_namespace(libc)
+    elif libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
         return [f"network and file system NOT isolated (unshare: {os.strerror(ctypes.get_errno())})"]
     inforce = ["no network (own network namespace)"]
     try:
@@ -127,6 +122,32 @@ def _namespaces(libc, cfg) -> list[str]:
     except OSError as e:
         inforce.append(f"file system NOT read-only ({e})")
     return inforce
+
+
+def _enter_user_namespace(libc) -> None:
+    real_uid, real_gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{real_uid} {real_uid} 1"),
+                       ("gid_map", f"{real_gid} {real_gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
+
+
+def _try_in_child(step) -> bool:
+    """Whether `step` works here, tried in a throwaway child: a half-made user namespace
+    (allowed to create, not to map, as some distributions do) can't be undone."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            step()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _make_reachable(libc, needed, stage) -> None:
