@@ -11,20 +11,22 @@ Each lesson NN has three files with one API:
 PATH is a folder holding exNN.py files (one learner's copy of exercises/) or a
 single exNN.py file. From a notebook, `course.check("NN")` runs one lesson's
 checks in a fresh process (so an edited exercise file is re-read) and shows a
-pass/fail table.
+pass/fail table; `python -m course grade` (course/grade.py) grades a whole class.
+In every case the checks' `ex` is the learner's file run in a sandbox behind a
+data-only proxy (course/sandbox.py): the checks are written once, for all three.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import traceback
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +98,7 @@ def load_exercise(target: Path, lesson: str):
 @dataclass
 class CheckRow:
     test: str
-    status: str  # "pass" | "fail" | "not done" | "error"
+    status: str  # "pass" | "fail" | "not done" | "error" | "timeout"
     message: str = ""
 
 
@@ -138,7 +140,8 @@ class CheckResult:
     def _repr_html_(self) -> str:
         # White on a saturated badge reads the same in light and dark themes (contrast >= 4.5);
         # the rest inherits the page's colours. Long messages wrap; the table never overflows.
-        colour = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#cf222e", "not done": "#9a6700"}
+        colour = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#cf222e", "timeout": "#cf222e",
+                  "not done": "#9a6700"}
         head = f"<b>{html.escape(self.summary())}</b>"
         if self.problem:
             return head + f"<pre style='white-space:pre-wrap'>{html.escape(self.problem)}</pre>"
@@ -157,20 +160,16 @@ class CheckResult:
         )
 
 
-def _first_line(text: str, limit: int = 160) -> str:
-    text = (text or "").strip()
-    # pytest's failure messages start with 'AssertionError: ...' or 'E  ...' lines.
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("E "):
-            line = line[1:].strip()
-        if line:
-            return line if len(line) <= limit else line[: limit - 3] + "..."
-    return ""
+STATUS = {"passed": "pass", "failed": "fail", "error": "error", "timeout": "timeout", "not-done": "not done"}
 
 
 def check(lesson, target="exercises", *, timeout: int = 600) -> CheckResult:
-    """Run lesson `lesson`'s exercise checks against `target` and return a table."""
+    """Run lesson `lesson`'s exercise checks against `target` and return a table.
+
+    The checks run in a fresh pytest process (so an edited exercise file is re-read);
+    the learner's file runs in a sandbox behind it (course/sandbox.py), and
+    course/checkreport.py records each check's outcome.
+    """
     lesson = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
     result = CheckResult(lesson=lesson, target=str(target))
     test_file = TESTS_DIR / f"test_ex{lesson}.py"
@@ -180,34 +179,33 @@ def check(lesson, target="exercises", *, timeout: int = 600) -> CheckResult:
         return result
     try:
         resolved = resolve_target(target)  # relative to the caller's folder, not the repo's
-        load_exercise(resolved, lesson)
+        path = exercise_file(resolved, lesson)
+        source = path.read_text(encoding="utf-8")
+        compile(source, str(path), "exec")  # compiling runs none of it: a syntax error is one problem
+    except SyntaxError as e:
+        line = (e.text or "").rstrip("\n")
+        caret = " " * max((e.offset or 1) - 1, 0) + "^"
+        result.problem = f"{path}, line {e.lineno}: syntax error: {e.msg}\n    {line}\n    {caret}"
+        return result
     except GradingError as e:
         result.problem = str(e)
         return result
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xml"
+        report = Path(tmp) / "report.jsonl"
         cmd = [sys.executable, "-m", "pytest", str(test_file), "--target", str(resolved),
-               "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}"]
+               "-q", "-p", "no:cacheprovider", "-o", "addopts=", "-p", "course.checkreport",
+               f"--check-report={report}", f"--check-timeout={min(timeout, 120)}"]
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+            env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # no nbval & co: faster start
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             result.problem = f"the checks did not finish within {timeout} s (an endless loop?)"
             return result
         if not report.exists():
             result.problem = "pytest did not run the checks:\n" + (proc.stdout + proc.stderr)[-2000:]
             return result
-        for case in ET.parse(report).getroot().iter("testcase"):
-            name = case.get("name", "?")
-            failure = case.find("failure")
-            if failure is None:
-                failure = case.find("error")
-            if case.find("skipped") is not None:
-                result.rows.append(CheckRow(name, "error", "skipped: " + _first_line(case.find("skipped").get("message", ""))))
-            elif failure is None:
-                result.rows.append(CheckRow(name, "pass"))
-            else:
-                text = (failure.get("message") or "") + "\n" + (failure.text or "")
-                status = "not done" if "NotImplementedError" in text else ("error" if case.find("error") is not None else "fail")
-                msg = "raises NotImplementedError (fill in the stub)" if status == "not done" else _first_line(failure.get("message") or failure.text or "")
-                result.rows.append(CheckRow(name, status, msg))
+        for line in report.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            message = row["message"].splitlines()[0] if row["message"] else ""
+            result.rows.append(CheckRow(row["check"], STATUS[row["outcome"]], message))
     return result

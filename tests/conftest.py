@@ -1,8 +1,10 @@
-"""Test-wide options. `--target` picks what the exercise checks grade (see course/grading.py)."""
+"""Test-wide options. `--target` picks what the exercise checks grade (see course/grading.py);
+the `ex` those checks take is the learner's exNN.py run in a sandbox (course/sandbox.py)."""
 
 import pytest
 
-from course.grading import GradingError, load_exercise, resolve_target
+from course.grading import GradingError, exercise_file, resolve_target
+from course.sandbox import ExerciseMissing, Limits, Sandbox
 
 
 def pytest_addoption(parser):
@@ -12,6 +14,12 @@ def pytest_addoption(parser):
         help="what tests/exercises grade: 'solutions' (default), 'exercises', "
         "a folder holding exNN.py files, or one exNN.py file",
     )
+    parser.addoption("--check-timeout", type=float, default=120.0,
+                     help="seconds each exercise check may run the learner's code (default 120)")
+    parser.addoption("--sandbox-memory-mb", type=int, default=Limits.memory_mb,
+                     help="memory (address space, MB) the learner's process may add to Python and torch's")
+    parser.addoption("--sandbox-hide", action="append", default=[],
+                     help="a folder the learner's code must not see (repeatable; e.g. a class folder)")
 
 
 def pytest_configure(config):
@@ -23,12 +31,30 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="module")
-def ex(request):
-    """The exercise module under test: exNN.py of the --target, NN = the test module's LESSON."""
+def _sandbox(request):
+    """One sandboxed process per lesson and target, restarted if the learner's code kills it."""
     lesson = getattr(request.module, "LESSON", None)
     if lesson is None:
         raise RuntimeError(f"{request.module.__name__} uses the `ex` fixture but sets no LESSON = 'NN'")
+    target = request.config._course_target
     try:
-        return load_exercise(request.config._course_target, lesson)
+        path = exercise_file(target, lesson)
     except GradingError as e:
-        pytest.fail(str(e), pytrace=False)
+        path, missing = None, str(e)
+    config = request.config
+    limits = Limits(timeout=config.getoption("--check-timeout"), memory_mb=config.getoption("--sandbox-memory-mb"))
+    sandbox = Sandbox(path or target / f"ex{lesson}.py", lesson, limits, hide=config.getoption("--sandbox-hide"))
+    if path is None:
+        sandbox._failure = ExerciseMissing(missing)
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def ex(_sandbox, request):
+    """The exercise module under test, exNN.py of the --target (NN = the test module's LESSON),
+    as a proxy: calls run in the sandbox, answers come back as plain data."""
+    _sandbox.begin_check(f"{_sandbox.lesson}::{request.node.name}")
+    module = _sandbox.module()
+    request.node.user_properties.append(("isolation", _sandbox.isolation))
+    return module

@@ -90,14 +90,15 @@ def test_block_matches_course_model(ex, name):
 def test_block_is_residual(ex):
     cfg = CONFIGS["4 heads"]
     block = ex.Block(cfg).eval()
-    with torch.no_grad():  # silence both sublayers: their output projections write zeros
-        for lin in (block.attn.c_proj, block.mlp.c_proj):
-            lin.weight.zero_()
-            lin.bias.zero_()
-        x = _x(cfg, seed=3)
-        torch.testing.assert_close(
-            block(x), x, msg="with both sublayers outputting zeros the block must return x unchanged: add, don't replace"
-        )
+    state = block.state_dict()  # silence both sublayers: their output projections write zeros
+    for name in ("attn.c_proj.weight", "attn.c_proj.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"):
+        assert name in state, f"Block has no {name}: keep the submodules that __init__ creates, with their names"
+        state[name].zero_()
+    block.load_state_dict(state)
+    x = _x(cfg, seed=3)
+    torch.testing.assert_close(
+        block(x), x, msg="with both sublayers outputting zeros the block must return x unchanged: add, don't replace"
+    )
 
 
 @pytest.mark.parametrize("preset", ["cpu-tiny", "cpu-small", "gpt2-medium"])
