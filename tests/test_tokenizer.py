@@ -326,6 +326,7 @@ def test_naive_equals_fast_with_ties(words, extra):
             train_fast(words, 256 + extra)
         return
     assert list(train_fast(words, 256 + extra).items()) == list(expected.items())
+    assert list(train_fast(words, 256 + extra, heap=False).items()) == list(expected.items())
 
 
 def test_naive_equals_fast_on_runs_and_long_chunks():
@@ -336,6 +337,20 @@ def test_naive_equals_fast_on_runs_and_long_chunks():
 def test_naive_equals_fast_on_shakespeare(shakespeare):
     counts = count_chunks(shakespeare[:40_000], GPT4_SPLIT_PATTERN)
     assert list(train_fast(counts, 350).items()) == list(train_naive(counts, 350).items())
+
+
+def test_each_speedup_keeps_the_merges(shakespeare):
+    """Lesson 01 times the speedups one at a time: uncounted chunks, counted chunks,
+    incremental counts found by a scan, and the heap all learn the same merges."""
+    text = shakespeare[:20_000]
+    counts = count_chunks(text, GPT4_SPLIT_PATTERN)
+    every = [(m.group().encode("utf-8"), 1) for m in regex.finditer(GPT4_SPLIT_PATTERN, text)]
+    assert len(every) > len(counts)
+    expected = list(train_naive(counts, 300).items())
+    assert list(train_naive(every, 300).items()) == expected
+    assert list(train_fast(counts, 300, heap=False).items()) == expected
+    with pytest.raises(TrainingError):
+        train_fast({b"ab": 2}, 258, heap=False)
 
 
 def test_basic_tokenizer_trainers_agree(shakespeare):

@@ -10,7 +10,11 @@ the same rule:
     strings (vocab[a], vocab[b])  -- the rule of Stanford CS336; and on a tie of
     that too (two tokens with equal bytes), the smaller ids.
 
-`train_naive` recounts every pair after every merge: O(corpus) per merge.
+`train_naive` recounts every pair after every merge: O(corpus) per merge. It
+also takes the chunks uncounted, as (chunk, 1) pairs with repeats, so lesson 01
+can time the first speedup (counting distinct chunks) on its own; and
+`train_fast(..., heap=False)` scans every pair count for the best one instead of
+keeping a heap, to time the last.
 `train_fast` counts once and then updates only what a merge changed: the chunks
 that contain the merged pair (an index pair -> chunks finds them) and the pairs
 around each occurrence. The next pair comes from a heap. Entries are never
@@ -29,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from heapq import heapify, heappop, heappush
 from operator import add
 
@@ -150,10 +155,15 @@ def count_chunks(text, pattern, num_proc=None):
 
 
 def train_naive(chunk_counts, vocab_size, verbose=False):
-    """Merges {(a, b): new_id} learned by recounting all pairs before each merge."""
+    """Merges {(a, b): new_id} learned by recounting all pairs before each merge.
+
+    `chunk_counts` is {chunk bytes: count}, or an iterable of (chunk, count) pairs
+    in which a chunk may repeat (the same merges, more work).
+    """
     _check_vocab_size(vocab_size)
     vocab = {i: bytes([i]) for i in range(256)}
-    chunks = [(list(chunk), count) for chunk, count in chunk_counts.items() if len(chunk) > 1]
+    items = chunk_counts.items() if isinstance(chunk_counts, Mapping) else chunk_counts
+    chunks = [(list(chunk), count) for chunk, count in items if len(chunk) > 1]
     merges = {}
     with _progress(vocab_size - 256, verbose) as bar:
         for idx in range(256, vocab_size):
@@ -188,8 +198,12 @@ def _desc_key(token: bytes) -> str:
     return token.translate(_REVERSE).decode("latin-1") + "\u0100"
 
 
-def train_fast(chunk_counts, vocab_size, verbose=False):
-    """The same merges as `train_naive`, updating pair counts incrementally."""
+def train_fast(chunk_counts, vocab_size, verbose=False, heap=True):
+    """The same merges as `train_naive`, updating pair counts incrementally.
+
+    `heap=False` finds each best pair by scanning all pair counts (O(pairs) per
+    merge) instead of popping it from the heap: the same merges, slower.
+    """
     _check_vocab_size(vocab_size)
     vocab = [bytes([i]) for i in range(256)]
     keys = [_desc_key(b) for b in vocab]
@@ -208,22 +222,27 @@ def train_fast(chunk_counts, vocab_size, verbose=False):
             pair_count[p] += c
         for p in dict.fromkeys(pairs):
             where[p].append(wi)
-    heap = [(-c, keys[ord(p[0])], keys[ord(p[1])], p) for p, c in pair_count.items()]
+    use_heap = heap
+    heap = [(-c, keys[ord(p[0])], keys[ord(p[1])], p) for p, c in pair_count.items()] if use_heap else []
     heapify(heap)
 
     merges = {}
     with _progress(vocab_size - 256, verbose) as bar:
         for idx in range(256, vocab_size):
-            # the best pair: pop until an entry matches the current count
-            while heap:
-                neg, ka, kb, p = heappop(heap)
-                c = pair_count.get(p, 0)
-                if c == -neg:
-                    break
-                if c > 0:
-                    heappush(heap, (-c, ka, kb, p))
-            else:
-                raise _too_small(idx - 256, vocab_size)
+            if use_heap:  # the best pair: pop until an entry matches the current count
+                while heap:
+                    neg, ka, kb, p = heappop(heap)
+                    c = pair_count.get(p, 0)
+                    if c == -neg:
+                        break
+                    if c > 0:
+                        heappush(heap, (-c, ka, kb, p))
+                else:
+                    raise _too_small(idx - 256, vocab_size)
+            else:  # the same order as the heap's entries, found by a scan
+                p = min(pair_count, key=lambda q: (-pair_count[q], keys[ord(q[0])], keys[ord(q[1])], q), default=None)
+                if p is None or pair_count[p] <= 0:
+                    raise _too_small(idx - 256, vocab_size)
             a, b = ord(p[0]), ord(p[1])
             new = chr(idx)
             merges[(a, b)] = idx
@@ -257,7 +276,7 @@ def train_fast(chunk_counts, vocab_size, verbose=False):
                 else:
                     words[wi] = _merge_all(w, p, new, c, pair_count, where, wi, gained)
             del pair_count[p]
-            for q in gained:
+            for q in gained if use_heap else ():
                 heappush(heap, (-pair_count[q], keys[ord(q[0])], keys[ord(q[1])], q))
             bar.update(1)
     return merges
