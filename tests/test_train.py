@@ -166,6 +166,26 @@ def test_grad_accumulation_with_padding_weights_by_tokens():
     assert not torch.allclose(grads(model), big)
 
 
+def test_grad_accumulation_skips_a_micro_batch_without_targets():
+    """A fully padded micro-batch adds nothing; a step with no targets at all has no mean (nan)."""
+    model = tiny_model(seed=4).double()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 40, (3, 16), generator=g)
+    y = torch.randint(0, 40, (3, 16), generator=g)
+    y[1] = -1
+    _, loss = model(x, y)
+    loss.backward()
+    big = grads(model).clone()
+    model.zero_grad()
+    acc_loss = accumulate_gradients(model, [(x[i : i + 1], y[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(grads(model), big, rtol=1e-10, atol=1e-12)
+    assert float(acc_loss) == pytest.approx(float(loss.detach()), rel=1e-6)
+    model.zero_grad()
+    nothing = accumulate_gradients(model, [(x[1:2], y[1:2])])
+    assert math.isnan(float(nothing))
+    assert not grads(model).any()
+
+
 # ----------------------------------------------------------------------------- FLOPs
 
 
@@ -250,6 +270,14 @@ def test_exact_resume(tmp_path, order):
     assert resumed.losses == straight.losses, "k steps + resume must give the losses of the straight run exactly"
     assert resumed.val_losses[-1] == straight.val_losses[-1]
     assert resumed.steps == list(range(8))
+
+
+def test_train_leaves_the_callers_loader_alone():
+    tok, ids = char_ids()
+    loader = TokenLoader(ids[:2500], 4, 16, device="meta-device-never-used")
+    before = loader.state_dict()
+    train(tiny_model(vocab=tok.vocab_size), loader, None, small_cfg(max_steps=3, data_order="sequential"))
+    assert loader.state_dict() == before and loader.device == "meta-device-never-used"
 
 
 def test_checkpoint_is_weights_only_and_complete(tmp_path):
