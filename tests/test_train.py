@@ -7,22 +7,14 @@ import pytest
 import torch
 import torch.nn as nn
 
+from course.arch import load_model
+from course.checkpoint import CheckpointError, load_checkpoint
 from course.data import CharTokenizer, TokenLoader
+from course.flops import flops_per_token, matmul_params, mfu
 from course.model import GPT, GPTConfig
-from course.train import (
-    CheckpointError,
-    TrainConfig,
-    accumulate_gradients,
-    flops_per_token,
-    load_checkpoint,
-    load_model,
-    lr_at,
-    make_optimizer,
-    mfu,
-    param_groups,
-    plot_losses,
-    train,
-)
+from course.optim import lr_at, make_optimizer, param_groups
+from course.plots import plot_losses
+from course.train import TrainConfig, accumulate_gradients, train
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
 
@@ -174,13 +166,64 @@ def test_grad_accumulation_with_padding_weights_by_tokens():
     assert not torch.allclose(grads(model), big)
 
 
+def test_grad_accumulation_skips_a_micro_batch_without_targets():
+    """A fully padded micro-batch adds nothing; a step with no targets at all has no mean (nan)."""
+    model = tiny_model(seed=4).double()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 40, (3, 16), generator=g)
+    y = torch.randint(0, 40, (3, 16), generator=g)
+    y[1] = -1
+    _, loss = model(x, y)
+    loss.backward()
+    big = grads(model).clone()
+    model.zero_grad()
+    acc_loss = accumulate_gradients(model, [(x[i : i + 1], y[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(grads(model), big, rtol=1e-10, atol=1e-12)
+    assert float(acc_loss) == pytest.approx(float(loss.detach()), rel=1e-6)
+    model.zero_grad()
+    nothing = accumulate_gradients(model, [(x[1:2], y[1:2])])
+    assert math.isnan(float(nothing))
+    assert not grads(model).any()
+
+
 # ----------------------------------------------------------------------------- FLOPs
 
 
-def test_flops_and_mfu():
-    # GPT-2 124M at T=1024: nanoGPT's estimate_mfu uses 6N + 12*L*H*Q*T with H*Q = n_embd
-    n = 123_653_376  # 124,439,808 parameters minus the 1024x768 position embedding
-    assert flops_per_token(n, 12, 768, 1024) == 6 * n + 12 * 12 * 768 * 1024
+@pytest.mark.parametrize("arch", ["gpt", "llama"])
+def test_flops_per_token_matches_torch_flop_counter(arch):
+    """torch's FlopCounterMode counts the FLOPs of every matmul that runs: the oracle.
+
+    One forward and backward of B x T tokens must cost flops_per_token * B * T,
+    with N the matmul weights. ("manual" attention runs q @ k^T and att @ v as
+    plain matmuls, which the counter sees; it does not count norms, softmax or
+    the loss, and neither does the formula.)
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from course.llama import Llama, LlamaConfig
+
+    torch.manual_seed(0)
+    dims = dict(block_size=16, vocab_size=50, n_layer=2, n_embd=32, attn_impl="manual")
+    if arch == "gpt":
+        model = GPT(GPTConfig(n_head=2, bias=False, **dims))
+    else:
+        model = Llama(LlamaConfig(n_head=4, n_kv_head=2, **dims))
+    B, T = 3, 16
+    x = torch.randint(0, 50, (B, T))
+    with FlopCounterMode(display=False) as counter:
+        _, loss = model(x, x)
+        loss.backward()
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    c = model.config
+    assert counter.get_total_flops() == flops_per_token(weights, c.n_layer, c.n_embd, T) * B * T
+    # matmul_params: every parameter but the lookup-only embeddings (GPT's wpe, Llama's untied
+    # wte), so beyond the matmul weights only the 1-D norm gains (and biases) remain
+    gains = sum(p.numel() for p in model.parameters() if p.dim() == 1)
+    assert matmul_params(model) == weights + gains
+
+
+def test_mfu():
+    # 1e5 tokens/s x 1e6 FLOPs/token = 1e11 FLOP/s, a tenth of a 1e12 FLOP/s peak
     assert mfu(1e5, 1e6, 1e12) == pytest.approx(0.1)
     with pytest.raises(ValueError):
         mfu(1.0, 1.0, 0.0)
@@ -227,6 +270,14 @@ def test_exact_resume(tmp_path, order):
     assert resumed.losses == straight.losses, "k steps + resume must give the losses of the straight run exactly"
     assert resumed.val_losses[-1] == straight.val_losses[-1]
     assert resumed.steps == list(range(8))
+
+
+def test_train_leaves_the_callers_loader_alone():
+    tok, ids = char_ids()
+    loader = TokenLoader(ids[:2500], 4, 16, device="meta-device-never-used")
+    before = loader.state_dict()
+    train(tiny_model(vocab=tok.vocab_size), loader, None, small_cfg(max_steps=3, data_order="sequential"))
+    assert loader.state_dict() == before and loader.device == "meta-device-never-used"
 
 
 def test_checkpoint_is_weights_only_and_complete(tmp_path):
