@@ -367,7 +367,7 @@ if world > 1:
 torch.manual_seed(0)
 model = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=32)).double()
 data = np.random.default_rng(0).integers(0, 50, 4000)
-cfg = TrainConfig(max_steps=4, batch_size=4 // world, block_size=16, grad_accum_steps=2, warmup_steps=1,
+cfg = TrainConfig(max_steps=4, batch_size=2, block_size=16, grad_accum_steps=2, warmup_steps=1,
                   max_lr=1e-2, data_order="sequential", eval_interval=0, progress=False, device="cpu",
                   checkpoint_path=os.path.join(out, "ckpt.pt"))
 res = train(model, data, data[:200], cfg)
@@ -404,10 +404,13 @@ def run_ranks(tmp_path, world):
     return json.loads((out / "result.json").read_text()), torch.load(out / "ckpt.pt", weights_only=True)
 
 
-def test_two_process_ddp_equals_one_process_with_twice_the_batch(tmp_path):
-    """Rank r of 2 reads rows r*B..: together the two processes see the one-process batch."""
+def test_two_process_ddp_equals_one_process_accumulating(tmp_path):
+    """The config is the global batch: rank r of 2 runs micro-batch r of each step's 2, and
+    together the two processes take the step one process takes accumulating both."""
     one, _ = run_ranks(tmp_path, 1)
     two, ckpt = run_ranks(tmp_path, 2)
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-6)  # the model takes CE in fp32
     np.testing.assert_allclose(two["val"], one["val"], rtol=1e-6)
-    assert len(ckpt["rng"]) == 2 and ckpt["loader"]["world_size"] == 2
+    # every rank walks the one global stream of micro-batches (and is at the same place in it)
+    assert len(ckpt["rng"]) == 2 and ckpt["loader"]["world_size"] == 1
+    assert ckpt["loader"]["steps_taken"] == 4 * 2
