@@ -13,6 +13,12 @@ directly. Run settings are config fields: presets and flags both come from
     python -m course prepare-data --dataset tinyshakespeare --tokenizer gpt2 --out data/shakespeare-gpt2
     python -m course train --data data/shakespeare-gpt2 --out runs/bpe --max-steps 500
     python -m course eval --checkpoint runs/shakespeare-cpu
+
+`train` runs the same under torchrun (lesson 05): the flags are the global batch
+(batch_size x block_size x grad_accum_steps tokens per step, grad_accum_steps a
+multiple of the number of processes), and only rank 0 prints and writes files:
+
+    torchrun --standalone --nproc-per-node=2 -m course train --out runs/ddp --grad-accum-steps 2
 """
 
 from __future__ import annotations

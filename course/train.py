@@ -463,6 +463,10 @@ class _Run:
                 tokenizer=self.tok.spec if self.tok is not None else None, meta=self.meta, rng=rng,
             )
             self.result.checkpoint = str(path)
+        if self.world > 1:  # every rank returns with the file on disk (a resume in the same job reads it)
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def finish(self, wall_start: float) -> TrainResult:
         """Fill in the speed figures (the first step of the call left out) and return the result."""
