@@ -13,6 +13,12 @@ directly. Run settings are config fields: presets and flags both come from
     python -m course prepare-data --dataset tinyshakespeare --tokenizer gpt2 --out data/shakespeare-gpt2
     python -m course train --data data/shakespeare-gpt2 --out runs/bpe --max-steps 500
     python -m course eval --checkpoint runs/shakespeare-cpu
+
+`train` runs the same under torchrun (lesson 05): the flags are the global batch
+(batch_size x block_size x grad_accum_steps tokens per step, grad_accum_steps a
+multiple of the number of processes), and only rank 0 prints and writes files:
+
+    torchrun --standalone --nproc-per-node=2 -m course train --out runs/ddp --grad-accum-steps 2
 """
 
 from __future__ import annotations
@@ -224,7 +230,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT/ckpt.pt exists")
     p.add_argument("--vocab-multiple", type=int, default=None, help="round the vocabulary up to a multiple of this")
     p.add_argument("--samples", type=int, default=2, help="samples printed at the end (default 2)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core); 1 on a busy machine")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core; one per rank under torchrun); 1 on a busy machine")
     p.add_argument("--quiet", dest="progress", action="store_false", default=argparse.SUPPRESS,
                    help="no progress bar (the same as --no-progress)")
     add_run_flags(p)
@@ -287,55 +293,85 @@ def train(argv: list[str]) -> int:
     args = _train_parser().parse_args(argv)
 
     def go():
-        from course.checkpoint import CHECKPOINT_NAME, config_dict
-        from course.model import count_params
-        from course.plots import plot_losses
-        from course.utils import atomic_write_text
+        import torch
 
-        out = Path(args.out or f"runs/{args.preset or 'run'}")
-        ckpt = out / CHECKPOINT_NAME
-        if args.resume and args.overwrite:
-            raise CommandError("--resume and --overwrite contradict each other")
-        if ckpt.exists() and not (args.resume or args.overwrite):
-            raise CommandError(f"{ckpt} exists: pass --resume to continue it or --overwrite to start again")
-        if args.threads:
-            import torch
+        from course.distributed import cleanup, setup
 
-            torch.set_num_threads(args.threads)
-        model, tok, train_data, val_data, cfg, meta = (_resumed_run if args.resume else _new_run)(args, ckpt)
-        c = model.config
-        tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps
-        print(
-            f"{meta.get('preset') or 'custom'}: {type(model).__name__} {c.n_layer}x{c.n_embd} "
-            f"({count_params(model) / 1e6:.2f}M params), {tok.spec['kind']} tokenizer (vocab {tok.vocab_size:,}), "
-            f"data {meta['data']}, device {cfg.device}, {cfg.max_steps} steps x {tokens_per_step:,} tokens"
-        )
+        # under torchrun: join the ranks' process group (gloo on CPU, NCCL on GPUs), one CPU thread
+        # per rank unless OMP_NUM_THREADS says otherwise; alone: no group, and every core
+        threads = torch.get_num_threads()
+        info = setup(getattr(args, "device", None))
+        if info.world_size == 1:
+            torch.set_num_threads(threads)
         try:
-            result = run_training(
-                model, train_data, val_data, cfg, tokenizer=tok, resume=ckpt if args.resume else None, meta=meta
-            )
-        except CheckpointError as e:
-            raise CommandError(str(e)) from None
-        title = meta.get("preset") or "run"
-        plot_losses(result, smooth=min(50, max(1, len(result.losses) // 20)), title=title, path=out / "loss.png")
-        summary = {
-            **meta, "model": config_dict(c), "train": dataclasses.asdict(cfg), "steps": len(result.losses),
-            "final_train_loss": result.losses[-1] if result.losses else None,
-            "val_steps": result.val_steps, "val_losses": result.val_losses, "val_bpb": result.val_bpb,
-            "tokens_per_sec": result.tokens_per_sec, "ms_per_step": result.ms_per_step, "mfu": result.mfu,
-            "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds,
-        }
-        atomic_write_text(out / "train.json", json.dumps(summary, indent=1))
-        if result.val_losses:
-            bpb = f", {result.val_bpb[-1]:.4f} bits/byte" if result.val_bpb[-1] is not None else ""
-            print(f"val loss {result.val_losses[-1]:.4f}{bpb} after {result.val_steps[-1]} steps")
-        print(f"{result.tokens_per_sec:,.0f} tokens/s ({result.ms_per_step:.1f} ms/step), {result.wall_seconds:.0f} s in all")
-        print(f"wrote {ckpt}, {out / 'loss.png'}, {out / 'train.json'}")
-        _print_samples(model, tok, cfg.sample_prompt, args.samples, cfg.sample_tokens, seed=cfg.seed,
-                       temperature=cfg.sample_temperature, top_k=cfg.sample_top_k)
-        return 0
+            return _train(args, info)
+        finally:
+            cleanup()
 
     return _run(go)
+
+
+def _train(args, info) -> int:
+    """The body of `train`, in every process of a run; only rank 0 prints and writes files."""
+    from course.checkpoint import CHECKPOINT_NAME, config_dict
+    from course.model import count_params
+    from course.plots import plot_losses
+    from course.utils import atomic_write_text
+
+    say = print if info.is_main else (lambda *a, **k: None)
+    out = Path(args.out or f"runs/{args.preset or 'run'}")
+    ckpt = out / CHECKPOINT_NAME
+    if args.resume and args.overwrite:
+        raise CommandError("--resume and --overwrite contradict each other")
+    if ckpt.exists() and not (args.resume or args.overwrite):
+        raise CommandError(f"{ckpt} exists: pass --resume to continue it or --overwrite to start again")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model, tok, train_data, val_data, cfg, meta = (_resumed_run if args.resume else _new_run)(args, ckpt)
+    if info.world_size > 1:
+        cfg.device = info.device  # this rank's GPU (cuda:LOCAL_RANK), or the CPU
+    c = model.config
+    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps  # global: any number of ranks
+    ranks = f" on {info.world_size} ranks ({info.backend})" if info.world_size > 1 else ""
+    say(
+        f"{meta.get('preset') or 'custom'}: {type(model).__name__} {c.n_layer}x{c.n_embd} "
+        f"({count_params(model) / 1e6:.2f}M params), {tok.spec['kind']} tokenizer (vocab {tok.vocab_size:,}), "
+        f"data {meta['data']}, device {cfg.device}{ranks}, {cfg.max_steps} steps x {tokens_per_step:,} tokens"
+    )
+    try:
+        result = run_training(
+            model, train_data, val_data, cfg, tokenizer=tok, resume=ckpt if args.resume else None, meta=meta
+        )
+    except CheckpointError as e:
+        raise CommandError(str(e)) from None
+    if not info.is_main:
+        return 0
+    title = meta.get("preset") or "run"
+    plot_losses(result, smooth=min(50, max(1, len(result.losses) // 20)), title=title, path=out / "loss.png")
+    summary = {
+        **meta, "model": config_dict(c), "train": dataclasses.asdict(cfg), "steps": len(result.losses),
+        "final_train_loss": result.losses[-1] if result.losses else None,
+        "val_steps": result.val_steps, "val_losses": result.val_losses, "val_bpb": result.val_bpb,
+        "tokens_per_sec": result.tokens_per_sec, "ms_per_step": result.ms_per_step, "mfu": result.mfu,
+        "train_seconds": result.train_seconds, "wall_seconds": result.wall_seconds,
+        "world_size": info.world_size, "tokens_per_step": tokens_per_step,
+        # every step, so that two runs (e.g. 1 and N processes) can be compared step by step
+        "log": [
+            {"step": s, "loss": loss, "grad_norm": g, "lr": lr, "tokens": (s + 1) * tokens_per_step}
+            for s, loss, g, lr in zip(result.steps, result.losses, result.grad_norms, result.lrs)
+        ],
+    }
+    atomic_write_text(out / "train.json", json.dumps(summary, indent=1))
+    if result.val_losses:
+        bpb = f", {result.val_bpb[-1]:.4f} bits/byte" if result.val_bpb[-1] is not None else ""
+        print(f"val loss {result.val_losses[-1]:.4f}{bpb} after {result.val_steps[-1]} steps")
+    print(f"{result.tokens_per_sec:,.0f} tokens/s ({result.ms_per_step:.1f} ms/step), {result.wall_seconds:.0f} s in all")
+    print(f"wrote {ckpt}, {out / 'loss.png'}, {out / 'train.json'}")
+    _print_samples(model, tok, cfg.sample_prompt, args.samples, cfg.sample_tokens, seed=cfg.seed,
+                   temperature=cfg.sample_temperature, top_k=cfg.sample_top_k)
+    return 0
 
 
 # ----------------------------------------------------------------------------- sample

@@ -138,6 +138,18 @@ class TokenLoader:
         self.steps_taken += 1
         return self._to_tensors(buf)
 
+    def skip(self) -> None:
+        """Move past the next batch without reading it: the position next_batch() would leave.
+
+        Data-parallel training keeps every rank's loader on the one global
+        stream of micro-batches and lets each rank skip the ones other ranks
+        run (course.train): micro-batch i of step s is then the same text
+        whatever the number of processes.
+        """
+        if self.order == "sequential":
+            self._advance_sequential()
+        self.steps_taken += 1
+
     def _to_tensors(self, buf: np.ndarray):
         import torch
 
@@ -161,6 +173,16 @@ class TokenLoader:
         return out
 
     def _next_sequential(self) -> np.ndarray:
+        shard, start = self._advance_sequential()
+        buf = self._gather(shard, start, self.chunk + 1)
+        flat = np.empty((self.B, self.T + 1), dtype=np.int64)
+        # row b is tokens [b*T, b*T + T] of the chunk: inputs tile the chunk, targets overlap by one
+        idx = np.arange(self.B)[:, None] * self.T + np.arange(self.T + 1)[None, :]
+        flat[:] = buf[idx]
+        return flat
+
+    def _advance_sequential(self) -> tuple[int, int]:
+        """(shard, first token) of the next chunk, and the position moved past it."""
         while True:
             order = self._shard_order(self.epoch)
             if self.shard_index >= len(order):
@@ -175,13 +197,8 @@ class TokenLoader:
                 continue
             break
         start = (self.step_in_shard * self.world_size + self.rank) * self.chunk
-        buf = self._gather(shard, start, self.chunk + 1)
         self.step_in_shard += 1
-        flat = np.empty((self.B, self.T + 1), dtype=np.int64)
-        # row b is tokens [b*T, b*T + T] of the chunk: inputs tile the chunk, targets overlap by one
-        idx = np.arange(self.B)[:, None] * self.T + np.arange(self.T + 1)[None, :]
-        flat[:] = buf[idx]
-        return flat
+        return shard, start
 
     def _shard_order(self, epoch: int) -> np.ndarray:
         n = len(self.sources)

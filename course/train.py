@@ -54,6 +54,7 @@ from course.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from course.distributed import rank_strided
 from course.evaluate import evaluate_loss
 from course.flops import flops_per_token, matmul_params, mfu
 from course.loader import TokenLoader, fixed_batches
@@ -266,6 +267,17 @@ def _device_for(cfg: TrainConfig, rank: int, world: int) -> str:
     return device
 
 
+def _my_micro_batches(accum: int, rank: int, world: int) -> list[int]:
+    """Which of a step's `accum` micro-batches this process runs (ValueError unless world divides accum)."""
+    if accum % world:
+        raise ValueError(
+            f"grad_accum_steps={accum} cannot be shared by {world} processes: the flags give the global batch "
+            f"(batch_size x block_size x grad_accum_steps tokens per step), so grad_accum_steps must be a "
+            f"multiple of the number of processes ({world})"
+        )
+    return rank_strided(accum, rank, world)
+
+
 def _read_resume(path, model: nn.Module, cfg: TrainConfig, world: int) -> dict:
     """The checkpoint to continue from, checked against this model and run before anything changes."""
     state = load_checkpoint(path)
@@ -282,24 +294,25 @@ def _read_resume(path, model: nn.Module, cfg: TrainConfig, world: int) -> dict:
     return state
 
 
-def _train_loader(data, cfg: TrainConfig, block_size: int, device, rank: int, world: int):
-    """The run's batch source. A TokenLoader passed in is copied: the caller's stays as it was."""
+def _train_loader(data, cfg: TrainConfig, block_size: int, device):
+    """The run's batch source: the whole stream of micro-batches, the same in every process
+    (each process runs its share and skips the rest: `_Run.micro_batches`).
+    A TokenLoader passed in is copied: the caller's stays as it was."""
     if isinstance(data, TokenLoader):
         if data.B != cfg.batch_size or data.T != block_size:
             raise ValueError(
                 f"the loader makes ({data.B}, {data.T}) batches but the config asks for "
                 f"({cfg.batch_size}, {block_size})"
             )
-        if (data.rank, data.world_size) != (rank, world):
+        if data.world_size != 1:
             raise ValueError(
-                f"the loader is rank {data.rank} of {data.world_size} but this process is rank {rank} of {world}"
+                f"the loader is rank {data.rank} of {data.world_size}: train() wants the whole stream "
+                "(world_size=1) and gives each process its share of every step's micro-batches"
             )
         return data.copy(device=device)
     if hasattr(data, "next_batch"):  # any batch source: next_batch() -> (x, y); state_dict() optional
         return data
-    return TokenLoader(
-        data, cfg.batch_size, block_size, order=cfg.data_order, seed=cfg.seed, rank=rank, world_size=world, device=device
-    )
+    return TokenLoader(data, cfg.batch_size, block_size, order=cfg.data_order, seed=cfg.seed, device=device)
 
 
 def _val_batches(data, cfg: TrainConfig, block_size: int, device):
@@ -326,7 +339,8 @@ class _Run:
             torch.manual_seed(cfg.seed + self.rank)  # dropout masks; the model's init happened before
         model.to(device)
         model.train()
-        self.loader = _train_loader(train_data, cfg, self.block_size, device, self.rank, self.world)
+        self.mine = set(_my_micro_batches(cfg.grad_accum_steps, self.rank, self.world))
+        self.loader = _train_loader(train_data, cfg, self.block_size, device)
         self.val_batches = _val_batches(val_data, cfg, self.block_size, device)
         self.optimizer = make_optimizer(
             model, lr=cfg.max_lr, weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, fused=cfg.fused
@@ -343,7 +357,8 @@ class _Run:
 
             ids = [torch.device(device).index] if device_type(device) == "cuda" else None
             self.step_model = DistributedDataParallel(self.step_model, device_ids=ids)
-        self.tokens_per_step = cfg.batch_size * self.block_size * cfg.grad_accum_steps * self.world
+        # the global batch: the same whatever the number of processes
+        self.tokens_per_step = cfg.batch_size * self.block_size * cfg.grad_accum_steps
         self.train_seconds, self.timed_seconds, self.timed_steps = 0.0, 0.0, 0
 
     def _restore(self, state: dict) -> None:
@@ -360,13 +375,26 @@ class _Run:
         if self.show:
             tqdm.write(msg)
 
+    def micro_batches(self) -> list:
+        """This process's micro-batches of the step: i = rank, rank + W, ... of the step's
+        grad_accum_steps; the others are skipped (another process runs them)."""
+        micro = []
+        for i in range(self.cfg.grad_accum_steps):
+            if i in self.mine:
+                micro.append(self.loader.next_batch())
+            elif hasattr(self.loader, "skip"):
+                self.loader.skip()
+            else:
+                self.loader.next_batch()
+        return micro
+
     def step(self, step: int) -> dict:
         """One optimizer step; records and returns {step, loss, lr, grad_norm, dt}."""
         cfg, t0 = self.cfg, time.perf_counter()
         lr = cfg.lr(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        micro = [self.loader.next_batch() for _ in range(cfg.grad_accum_steps)]
+        micro = self.micro_batches()
         loss = accumulate_gradients(self.step_model, micro, amp_dtype=self.amp_dtype)
         # with no clipping, an infinite max_norm just measures the norm
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf")))
@@ -435,6 +463,10 @@ class _Run:
                 tokenizer=self.tok.spec if self.tok is not None else None, meta=self.meta, rng=rng,
             )
             self.result.checkpoint = str(path)
+        if self.world > 1:  # every rank returns with the file on disk (a resume in the same job reads it)
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def finish(self, wall_start: float) -> TrainResult:
         """Fill in the speed figures (the first step of the call left out) and return the result."""
@@ -486,10 +518,16 @@ def train(
     small dict of plain values stored in checkpoints as they are (e.g. the data source).
 
     Under torch.distributed (torchrun), every process calls `train` with the
-    same arguments: the model is wrapped in DistributedDataParallel, each
-    process reads its own stride of the data, gradients are averaged over
-    every process's tokens, and only rank 0 logs, samples and writes
-    checkpoints (with every process's RNG state, so resumes stay exact).
+    same arguments, and `cfg` describes the *global* batch: batch_size x
+    block_size x grad_accum_steps tokens per optimizer step whatever the
+    number of processes W (grad_accum_steps must be a multiple of W). The
+    model is wrapped in DistributedDataParallel; every process walks the same
+    stream of micro-batches and runs micro-batches rank, rank + W, ... of each
+    step (`course.distributed.rank_strided`), skipping the others, so
+    micro-batch i of step s is the same text for any W; gradients are averaged
+    over every process's tokens and the logged loss is the whole step's. Only
+    rank 0 logs, samples and writes checkpoints (with every process's RNG
+    state, so resumes stay exact).
     """
     cfg = cfg or TrainConfig()
     wall_start = time.perf_counter()

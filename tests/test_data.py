@@ -277,6 +277,24 @@ def test_loader_position_restore(order):
         other.load_state_dict(state)
 
 
+@pytest.mark.parametrize("order", ["sequential", "random"])
+def test_skip_moves_past_a_batch_exactly_as_reading_it(order):
+    """Data-parallel training skips the micro-batches other ranks run: the batches after must not change."""
+    rng = np.random.default_rng(4)
+    data = [np.concatenate(make_docs(40, rng)) for _ in range(3)]
+    make = lambda: TokenLoader(data, 3, 7, order=order, shuffle=True, seed=5, eot=EOT)  # noqa: E731
+    reader, skipper = make(), make()
+    n = reader.steps_per_epoch() + 5 if order == "sequential" else 23  # across an epoch boundary
+    want = [reader.next_batch() for _ in range(n)]
+    for k in range(n):
+        if k % 3 == 1:
+            skipper.skip()
+        else:
+            x, y = skipper.next_batch()
+            assert torch.equal(x, want[k][0]) and torch.equal(y, want[k][1]), k
+    assert skipper.state_dict() == reader.state_dict()
+
+
 def test_random_order_is_seeded_per_rank():
     data = np.arange(5000)
     a0 = TokenLoader(data, 4, 8, order="random", seed=1, rank=0, world_size=2).next_batch()[0]

@@ -356,7 +356,7 @@ def test_bad_config_errors():
 # ----------------------------------------------------------------------------- data parallel
 
 DDP_SCRIPT = """
-import json, os, sys
+import dataclasses, json, os, sys
 import numpy as np, torch, torch.distributed as dist
 from course.model import GPT, GPTConfig
 from course.train import TrainConfig, train
@@ -367,12 +367,19 @@ if world > 1:
 torch.manual_seed(0)
 model = GPT(GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=32)).double()
 data = np.random.default_rng(0).integers(0, 50, 4000)
-cfg = TrainConfig(max_steps=4, batch_size=4 // world, block_size=16, grad_accum_steps=2, warmup_steps=1,
+cfg = TrainConfig(max_steps=4, batch_size=2, block_size=16, grad_accum_steps=2, warmup_steps=1,
                   max_lr=1e-2, data_order="sequential", eval_interval=0, progress=False, device="cpu",
                   checkpoint_path=os.path.join(out, "ckpt.pt"))
 res = train(model, data, data[:200], cfg)
+# the same run stopped after 2 steps and resumed (by every rank) from its checkpoint
+cut = dataclasses.replace(cfg, checkpoint_path=os.path.join(out, "cut.pt"))
+torch.manual_seed(0)
+train(GPT(model.config).double(), data, data[:200], cut, stop_at=2)
+torch.manual_seed(1)  # the resumed run must take everything from the checkpoint
+resumed = train(GPT(model.config).double(), data, data[:200], cut, resume=cut.checkpoint_path)
 if rank == 0:
-    json.dump({"losses": res.losses, "val": res.val_losses}, open(os.path.join(out, "result.json"), "w"))
+    json.dump({"losses": res.losses, "val": res.val_losses, "resumed": resumed.losses},
+              open(os.path.join(out, "result.json"), "w"))
 if world > 1:
     dist.destroy_process_group()
 """
@@ -404,10 +411,15 @@ def run_ranks(tmp_path, world):
     return json.loads((out / "result.json").read_text()), torch.load(out / "ckpt.pt", weights_only=True)
 
 
-def test_two_process_ddp_equals_one_process_with_twice_the_batch(tmp_path):
-    """Rank r of 2 reads rows r*B..: together the two processes see the one-process batch."""
+def test_two_process_ddp_equals_one_process_accumulating(tmp_path):
+    """The config is the global batch: rank r of 2 runs micro-batch r of each step's 2, and
+    together the two processes take the step one process takes accumulating both."""
     one, _ = run_ranks(tmp_path, 1)
     two, ckpt = run_ranks(tmp_path, 2)
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-6)  # the model takes CE in fp32
     np.testing.assert_allclose(two["val"], one["val"], rtol=1e-6)
-    assert len(ckpt["rng"]) == 2 and ckpt["loader"]["world_size"] == 2
+    for run in (one, two):  # resumed by every rank, the run is the run that never stopped
+        assert run["resumed"] == run["losses"]
+    # every rank walks the one global stream of micro-batches (and is at the same place in it)
+    assert len(ckpt["rng"]) == 2 and ckpt["loader"]["world_size"] == 1
+    assert ckpt["loader"]["steps_taken"] == 4 * 2
