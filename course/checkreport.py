@@ -1,4 +1,4 @@
-"""A pytest plugin that records each exercise check's outcome (lessons 00-04).
+"""A pytest plugin that records each exercise check's outcome (lessons 00-05).
 
 `course.check("NN")` and `python -m course grade` run the checks in pytest with
 `-p course.checkreport --check-report FILE`; this plugin writes one JSON line per

@@ -1,4 +1,4 @@
-"""`python -m course grade SUBMISSIONS/`: grade a whole class's exercises (lessons 00-04).
+"""`python -m course grade SUBMISSIONS/`: grade a whole class's exercises (lessons 00-05).
 
 Each subfolder of SUBMISSIONS is one student's copy of `exercises/` (any subset of
 the exNN.py files). Every student is graded by the same checks the learners run

@@ -1,6 +1,6 @@
 """Run a learner's exercise file in a locked-in process and call it through a data-only proxy.
 
-Used by every exercise check (lessons 00-04): `pytest tests/exercises --target ...`,
+Used by every exercise check (lessons 00-05): `pytest tests/exercises --target ...`,
 `course.check("NN")` and `python -m course grade` all hand the checks an `ex` that is
 `Sandbox(...).module()`, a proxy. The checks read like plain calls,
 
@@ -221,6 +221,17 @@ class Sandbox:
         if not isinstance(self._module, Remote):
             raise WireError("the exercise module came back as data")
         return self._module
+
+    def harness(self, name: str) -> Remote:
+        """A handle to course/sandbox_harness.py's `name`, in the sandbox next to the
+        learner's code (for checks that must drive that code there; see that module)."""
+        self.module()
+        reply = self._send({"op": "harness", "name": name}, what=f"harness {name}")
+        fn = self._decode(reply.get("ok"))
+        if not isinstance(fn, Remote):
+            raise WireError(f"harness {name} came back as data")
+        object.__setattr__(fn, "_type", name)
+        return fn
 
     def close(self) -> None:
         self._kill()

@@ -1,10 +1,11 @@
-"""The process a learner's exercise file runs in (exercise checks of lessons 00-04).
+"""The process a learner's exercise file runs in (exercise checks of lessons 00-05).
 
 Started by course/sandbox.py as `python -I -c ...` in a fresh folder holding a copy
 of the submission. Before any learner code runs it locks itself in, with whatever
 this OS allows (and says which in its first message):
 
-    own network namespace (no network)     Linux, as root or with user namespaces
+    own network namespace (no network;     Linux, as root or with user namespaces
+      only its own loopback, for gloo)
     own mount namespace: the repository    Linux, as root
       read-only, solutions and the class
       folder hidden behind empty tmpfs
@@ -101,6 +102,10 @@ def _namespaces(libc, cfg) -> list[str]:
         return [f"network and file system NOT isolated (unshare: {os.strerror(ctypes.get_errno())})"]
     inforce = ["no network (own network namespace)"]
     try:
+        _loopback_up()
+    except OSError as e:
+        inforce.append(f"its loopback is down ({e}): gloo process groups will fail")
+    try:
         _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
         if os.geteuid() == 0:
             _make_reachable(libc, cfg["needed"], os.path.join(cfg["own"], "stage"))
@@ -122,6 +127,21 @@ def _namespaces(libc, cfg) -> list[str]:
     except OSError as e:
         inforce.append(f"file system NOT read-only ({e})")
     return inforce
+
+
+def _loopback_up() -> None:
+    """Bring up `lo` in the new network namespace (it starts down). It reaches only this
+    namespace, i.e. the sandbox's own processes: gloo process groups between its threads
+    (lesson 05's checks, course/sandbox_harness.py) need it; nothing outside is reachable."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        name = b"lo".ljust(16, b"\0")
+        flags = struct.unpack_from("H", fcntl.ioctl(s, siocgifflags, name + bytes(24)), 16)[0]
+        fcntl.ioctl(s, siocsifflags, name + struct.pack("H", flags | iff_up) + bytes(22))
 
 
 def _enter_user_namespace(libc) -> None:
@@ -285,6 +305,11 @@ class Server:
         except SystemExit as e:
             return {"broken": f"{req['folder']}/ex{req['lesson']}.py: importing it called sys.exit({e.code!r})"}
         return {"ok": self.encode(module)}
+
+    def op_harness(self, req):
+        from course.sandbox_harness import HARNESS
+
+        return {"ok": self.encode(HARNESS[req["name"]])}
 
     def op_getattr(self, req):
         return {"ok": self.encode(getattr(self.objects[req["obj"]], req["name"]))}

@@ -1,6 +1,6 @@
 """What may cross from a learner's sandboxed code back to the grader: plain data only.
 
-Used by the exercise checks (lessons 00-04, `course.check`, `python -m course grade`),
+Used by the exercise checks (lessons 00-05, `course.check`, `python -m course grade`),
 through course/sandbox.py. The learner's code runs in another process; every value it
 hands back is written as JSON by `encode` and rebuilt by `decode`, which accepts
 nothing but:

@@ -1,17 +1,17 @@
 """Checks for lesson 05's exercises (exercises/ex05.py): rank-strided micro-batches, when DDP
 synchronises, and the all-reduce mean of a loss.
 
-The collective checks run real gloo process groups: W threads of this process, each a rank
-with its own `ProcessGroupGloo` over one in-memory store (no network, no torchrun).
+Two checks drive the learner's code where it runs, in the sandbox, through course/sandbox_harness.py
+(the `harness` fixture): the loop that enters sync_context's context managers, and the ranks of the
+collective checks, real gloo process groups (W threads, each a rank with its own `ProcessGroupGloo`
+over one in-memory store: no network, no torchrun). Only plain data comes back; the references
+are computed here.
 """
 
 import contextlib
-import datetime
-import threading
 
 import pytest
 import torch
-import torch.distributed as dist
 
 LESSON = "05"
 
@@ -70,18 +70,18 @@ class FakeDDP:
 
 
 @pytest.mark.parametrize("n_micro", [1, 2, 3, 5])
-def test_sync_only_after_the_last_micro_batch(ex, n_micro):
-    model = FakeDDP()
-    skipped = []
-    for i in range(n_micro):
-        with ex.sync_context(model, i, n_micro):
-            skipped.append(model.inside)
+def test_sync_only_after_the_last_micro_batch(ex, harness, n_micro):
+    # the loop `for i: with ex.sync_context(model, i, n): backward()` runs in the sandbox
+    # (a context manager can't cross as data); it reports, per micro-step, whether it ran inside no_sync()
+    got = harness("sync_trace")(ex.sync_context, n_micro)
+    skipped = got["inside"]
     want = [True] * (n_micro - 1) + [False]
     assert skipped == want, (
         f"{n_micro} micro-steps: no_sync() for micro-steps {[i for i, s in enumerate(want) if s]} and a sync on "
         f"micro-step {n_micro - 1} expected; got no_sync on {[i for i, s in enumerate(skipped) if s]}"
     )
-    assert model.calls == n_micro - 1
+    assert got["no_sync_calls"] == n_micro - 1, f"model.no_sync() called {got['no_sync_calls']} times"
+    assert got["inside_after"] is False, "the model was left inside no_sync() after the step"
 
 
 @pytest.mark.parametrize("micro_step, n_micro", [(3, 3), (-1, 3), (0, 0)])
@@ -90,58 +90,37 @@ def test_sync_context_rejects_a_bad_micro_step(ex, micro_step, n_micro):
         ex.sync_context(FakeDDP(), micro_step, n_micro)
 
 
-def _run_ranks(world, fn, timeout=60):
-    """fn(rank, group) in `world` threads, each with its own gloo group; returns {rank: result}."""
-    store, results, errors = dist.HashStore(), {}, {}
-
-    def body(rank):
-        try:
-            group = dist.ProcessGroupGloo(dist.PrefixStore("ex05", store), rank, world, datetime.timedelta(seconds=20))
-            results[rank] = fn(rank, group)
-        except BaseException as e:  # noqa: BLE001 - reported below, with the rank
-            errors[rank] = e
-
-    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(world)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    if errors:
-        rank, err = sorted(errors.items())[0]
-        raise err if isinstance(err, NotImplementedError) else AssertionError(f"rank {rank} raised {err!r}") from err
-    assert len(results) == world, "some ranks did not finish: does every rank make the same collective calls?"
-    return results
-
-
 # ----------------------------------------------------------------------------- all-reduce mean
 
 
+def _all_reduce_mean_on_ranks(ex, harness, inputs):
+    """ex.all_reduce_mean(inputs[r], group=...) on len(inputs) ranks (threads with gloo groups,
+    in the sandbox, where the learner's code runs); returns [(input_after, output)] per rank."""
+    got = harness("run_ranks")(ex.all_reduce_mean, [t.clone() for t in inputs])
+    missing = [r for r, res in enumerate(got) if res is None]
+    assert not missing, f"ranks {missing} did not finish: does every rank make the same collective calls?"
+    return got
+
+
 @pytest.mark.parametrize("world", [2, 3])
-def test_all_reduce_mean_of_a_loss(ex, world):
-    def rank_fn(rank, group):
-        loss = torch.tensor(float(rank + 1) ** 2)
-        before = loss.clone()
-        out = ex.all_reduce_mean(loss, group=group)
-        return before, loss, out
-
-    got = _run_ranks(world, rank_fn)
+def test_all_reduce_mean_of_a_loss(ex, harness, world):
+    losses = [torch.tensor(float(r + 1) ** 2) for r in range(world)]
+    got = _all_reduce_mean_on_ranks(ex, harness, losses)
     want = sum((r + 1) ** 2 for r in range(world)) / world
-    for rank, (before, loss, out) in got.items():
+    for rank, (loss, out) in enumerate(got):
         assert isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}"
-        assert out.item() == pytest.approx(want), (
+        assert out.shape == () and out.item() == pytest.approx(want), (
             f"{world} ranks with losses {[float((r + 1) ** 2) for r in range(world)]}: every rank should get "
-            f"their mean {want:.4g}, rank {rank} got {out.item():.4g}"
+            f"their mean {want:.4g}, rank {rank} got {out.tolist()}"
         )
-        assert torch.equal(loss, before), f"rank {rank}: the caller's tensor was changed in place"
+        assert torch.equal(loss, losses[rank]), f"rank {rank}: the caller's tensor was changed in place"
 
 
-def test_all_reduce_mean_keeps_shape_and_dtype(ex):
-    def rank_fn(rank, group):
-        x = torch.arange(6, dtype=torch.float64).reshape(2, 3) * (rank + 1)
-        return ex.all_reduce_mean(x, group=group)
-
-    got = _run_ranks(2, rank_fn)
-    want = torch.arange(6, dtype=torch.float64).reshape(2, 3) * 1.5
-    for out in got.values():
+def test_all_reduce_mean_keeps_shape_and_dtype(ex, harness):
+    base = torch.arange(6, dtype=torch.float64).reshape(2, 3)
+    got = _all_reduce_mean_on_ranks(ex, harness, [base * 1, base * 2])
+    want = base * 1.5
+    for _, out in got:
+        assert isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}"
         assert out.shape == (2, 3) and out.dtype == torch.float64, f"got shape {tuple(out.shape)}, {out.dtype}"
         torch.testing.assert_close(out, want)

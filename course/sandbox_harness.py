@@ -1,0 +1,94 @@
+"""Trusted drivers that lesson 05's exercise checks run *inside* the sandbox.
+
+Some exercises can't be called from the grader one plain value at a time:
+`all_reduce_mean(tensor, group)` needs a process group that lives in the process
+where the learner's code runs (a gloo group can't be pickled across), and
+`sync_context(model, i, n)` hands back a context manager whose effect is only seen
+while code runs inside it. The checks therefore ask the sandbox for one of the
+functions in HARNESS (course/sandbox.py's `Sandbox.harness`), pass it the learner's
+function as a handle, and get back plain data that they compare with references
+they compute themselves:
+
+    trace = harness("sync_trace")(ex.sync_context, 3)    # {"inside": [...], "no_sync_calls": n}
+    outs = harness("run_ranks")(ex.all_reduce_mean, [t0, t1])   # [[input_after, output], ...]
+
+What this trusts, and why that is acceptable: these functions run in the same
+process as the learner's code, so a hostile submission could patch them and make
+them report anything. But what they report is still only data (course/wire.py),
+judged by the grader against its own references: the worst a forged report can do
+is claim a right answer, which a submission can always do by recognising a check's
+inputs. It can't reach the grader's process or change how the verdict is decided.
+And the harness lends the sandbox no new powers: the process groups run over an
+in-memory store between threads of the sandbox's own process, within its limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import threading
+import time
+
+
+class FakeDDP:
+    """Stands in for a DistributedDataParallel model: records whether code runs inside no_sync()."""
+
+    def __init__(self):
+        self.inside = False
+        self.no_sync_calls = 0
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        self.no_sync_calls += 1
+        self.inside = True
+        try:
+            yield
+        finally:
+            self.inside = False
+
+
+def sync_trace(sync_context, n_micro: int) -> dict:
+    """Run micro-steps 0 .. n_micro-1 each under sync_context(model, i, n_micro), the way a
+    training loop does; say for each whether its backward would have skipped the sync."""
+    model = FakeDDP()
+    inside = []
+    for i in range(n_micro):
+        with sync_context(model, i, n_micro):
+            inside.append(bool(model.inside))
+    return {"inside": inside, "no_sync_calls": model.no_sync_calls, "inside_after": bool(model.inside)}
+
+
+def run_ranks(fn, inputs: list, timeout: float = 30.0) -> list:
+    """fn(inputs[r], group=group_r) on len(inputs) ranks at once: one thread per rank, each
+    with its own gloo group over one in-memory HashStore (no network, no torchrun).
+
+    Returns one [input_after_the_call, result] per rank, None for a rank that did not
+    finish within `timeout` seconds (every rank must make the same collective calls).
+    The first rank's exception, if any, is raised as it was (a stub's
+    NotImplementedError stays one).
+    """
+    import torch.distributed as dist
+
+    world = len(inputs)
+    store, results, errors = dist.HashStore(), {}, {}
+
+    def body(rank):
+        try:
+            group = dist.ProcessGroupGloo(dist.PrefixStore("ex", store), rank, world,
+                                          datetime.timedelta(seconds=timeout))
+            results[rank] = [inputs[rank], fn(inputs[rank], group=group)]
+        except BaseException as e:  # noqa: BLE001 - raised below, in this thread
+            errors[rank] = e
+
+    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(world)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not errors and any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.005)  # not join(): a rank that raised shouldn't wait for the others to time out
+    if errors:
+        raise sorted(errors.items())[0][1]
+    return [results.get(r) for r in range(world)]
+
+
+HARNESS = {"sync_trace": sync_trace, "run_ranks": run_ranks}
