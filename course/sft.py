@@ -165,11 +165,17 @@ class SFTBatches:
 
 
 def val_batches(examples, batch_size: int, n_batches: int | None = None, *, device=None) -> list:
-    """Fixed (x, y) batches for the trainer's `val_data` (a list of tuples), in order."""
+    """Fixed (x, y) batches for the trainer's `val_data` (a list of tuples): the examples in order,
+    padded per batch; the last batch may be smaller."""
     loader = SFTBatches(examples, batch_size, seed=0, device=device)
-    loader._order = np.arange(len(loader.pairs))
-    n = n_batches or loader.batches_per_epoch()
-    return [loader.next_batch() for _ in range(min(n, loader.batches_per_epoch()))]
+    out = []
+    for start in range(0, len(loader.pairs), batch_size):
+        loader._order, loader.pos = np.arange(start, min(start + batch_size, len(loader.pairs))), 0
+        loader.B = len(loader._order)
+        out.append(loader.next_batch())
+        if n_batches is not None and len(out) >= n_batches:
+            break
+    return out
 
 
 def finetune(model, conversations, tokenizer, cfg, *, mode: str = "pad", block_size: int | None = None, **train_kwargs):

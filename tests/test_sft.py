@@ -166,5 +166,9 @@ def test_finetune_teaches_a_tiny_model_to_answer():
 def test_val_batches_cover_the_examples_in_order():
     ex = examples(10, seed=6)
     vb = val_batches(ex, batch_size=4, device="cpu")
-    assert [x.shape[0] for x, _ in vb] == [4, 4, 4]  # the last batch wraps around to fill up
-    assert torch.equal(vb[0][0][0, : len(ex[0][0]) - 1], torch.tensor(ex[0][0][:-1]))
+    assert [x.shape[0] for x, _ in vb] == [4, 4, 2]
+    rows = [(x[r], y[r]) for x, y in vb for r in range(x.shape[0])]
+    for (ids, mask), (x, y) in zip(ex, rows):
+        px, py = sft_pair(ids, mask)
+        assert x[: len(px)].tolist() == px and y[: len(py)].tolist() == py and (y[len(py):] == -1).all()
+    assert len(val_batches(ex, batch_size=4, n_batches=2, device="cpu")) == 2
