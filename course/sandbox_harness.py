@@ -1,16 +1,18 @@
-"""Trusted drivers that lesson 05's exercise checks run *inside* the sandbox.
+"""Trusted drivers that exercise checks (lessons 05, 06) run *inside* the sandbox.
 
 Some exercises can't be called from the grader one plain value at a time:
 `all_reduce_mean(tensor, group)` needs a process group that lives in the process
-where the learner's code runs (a gloo group can't be pickled across), and
+where the learner's code runs (a gloo group can't be pickled across),
 `sync_context(model, i, n)` hands back a context manager whose effect is only seen
-while code runs inside it. The checks therefore ask the sandbox for one of the
+while code runs inside it, and a loss's gradient (`masked_loss` in lesson 06) only
+exists where the autograd graph was built. The checks therefore ask the sandbox for one of the
 functions in HARNESS (course/sandbox.py's `Sandbox.harness`), pass it the learner's
 function as a handle, and get back plain data that they compare with references
 they compute themselves:
 
     trace = harness("sync_trace")(ex.sync_context, 3)    # {"inside": [...], "no_sync_calls": n}
     outs = harness("run_ranks")(ex.all_reduce_mean, [t0, t1])   # [[input_after, output], ...]
+    loss, grad = harness("loss_and_grad")(ex.masked_loss, logits, targets, mask)
 
 What this trusts, and why that is acceptable: these functions run in the same
 process as the learner's code, so a hostile submission could patch them and make
@@ -91,4 +93,17 @@ def run_ranks(fn, inputs: list, timeout: float = 30.0) -> list:
     return [results.get(r) for r in range(world)]
 
 
-HARNESS = {"sync_trace": sync_trace, "run_ranks": run_ranks}
+def loss_and_grad(fn, logits, *args) -> list:
+    """[loss, d loss / d logits] of fn(logits, *args): the loss must be a scalar tensor built
+    from `logits` by autograd (a loss computed apart from them has no gradient to give)."""
+    import torch
+
+    logits = logits.detach().clone().requires_grad_(True)
+    loss = fn(logits, *args)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise TypeError(f"the loss must be a scalar tensor, got {type(loss).__name__}")
+    loss.backward()
+    return [loss.detach(), logits.grad]
+
+
+HARNESS = {"sync_trace": sync_trace, "run_ranks": run_ranks, "loss_and_grad": loss_and_grad}

@@ -12,12 +12,14 @@ from course.grading import GradingError, load_exercise, resolve_target
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.stem[len("test_ex"):] for p in (ROOT / "tests" / "exercises").glob("test_ex*.py"))
+# the exercise checks proper (test_mutants.py, beside them, grades the checks themselves)
+CHECK_FILES = [f"tests/exercises/test_ex{lesson}.py" for lesson in LESSONS]
 
 
 def _run_exercise_tests(target, tmp_path, *paths):
     report = tmp_path / "report.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *(paths or ["tests/exercises"]), "--target", str(target),
+        [sys.executable, "-m", "pytest", *(paths or CHECK_FILES), "--target", str(target),
          "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={report}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
