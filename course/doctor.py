@@ -33,8 +33,11 @@ REQUIRED = {
     "nbval": "nbval",
     "safetensors": "safetensors",
     "huggingface_hub": "huggingface_hub",
+    "sentencepiece": "sentencepiece",
+    "pyyaml": "yaml",
 }
-OPTIONAL = {"transformers": "transformers", "tokenizers": "tokenizers", "pytest": "pytest", "hypothesis": "hypothesis"}
+OPTIONAL = {"transformers": "transformers", "tokenizers": "tokenizers", "pytest": "pytest", "hypothesis": "hypothesis",
+            "playwright": "playwright"}
 
 
 def _version(dist: str) -> str | None:

@@ -1,5 +1,6 @@
 """`python -m course doctor`, the assets it verifies, and the CLI entry point."""
 
+import re
 import socket
 import subprocess
 import sys
@@ -13,17 +14,18 @@ from course import assets, cli, doctor
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_doctor_offline_is_fast_and_passes():
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}  # no HF_HUB_OFFLINE: the probe must run
-    t0 = time.perf_counter()
+def test_doctor_offline_passes():
+    # No HF_HUB_OFFLINE: the hub probe must run and give up by itself. That it is bounded by its
+    # timeout whatever the network does is tested in test_hub_tables.py, without a wall clock here.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
     proc = subprocess.run([sys.executable, "-m", "course", "doctor"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for field in ["python", "torch", "device", "bundled data", "tokenizer tables", "hugging face hub"]:
         assert field in proc.stdout, f"doctor's report lacks {field!r}"
     assert "6/6 files verified" in proc.stdout
-    assert elapsed < 10, f"doctor took {elapsed:.1f} s; it must answer within 10 s offline"
+    hub_line = next(line for line in proc.stdout.splitlines() if "hugging face hub" in line)
+    assert re.search(r"hugging face hub\s+(reachable$|unreachable \()", hub_line.strip()), hub_line
 
 
 def test_hub_probe_gives_up_within_its_timeout(monkeypatch):

@@ -72,6 +72,9 @@ def run(path: str, timeout: int = 1200) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # A non-interactive backend (MPLBACKEND=Agg, as CI sets for pytest) would drop every figure
+    # from the committed outputs: the kernel must use the notebook's inline backend.
+    os.environ.pop("MPLBACKEND", None)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(Path(path).parent)}}
