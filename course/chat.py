@@ -146,14 +146,23 @@ def chat_tokenizer(base) -> ChatTokenizer:
         base = tiktoken.get_encoding(base)
     if type(base).__module__.startswith("tiktoken"):
         import tiktoken
+        from tiktoken_ext.openai_public import ENCODING_CONSTRUCTORS
 
+        if base.name not in ENCODING_CONSTRUCTORS:
+            raise ValueError(
+                f"cannot extend tiktoken encoding {base.name!r}: only OpenAI's named encodings "
+                f"({', '.join(ENCODING_CONSTRUCTORS)}) have a public definition to extend"
+            )
+        # The encoding's definition through tiktoken's public constructors (its README reaches
+        # for private attributes instead), plus the chat tokens after its last id.
+        definition = ENCODING_CONSTRUCTORS[base.name]()
         start = base.n_vocab
         specials = {t: start + i for i, t in enumerate(SPECIAL_TOKENS)}
         inner = tiktoken.Encoding(
             name=f"{base.name}_chat",
-            pat_str=base._pat_str,
-            mergeable_ranks=base._mergeable_ranks,
-            special_tokens={**base._special_tokens, **specials},
+            pat_str=definition["pat_str"],
+            mergeable_ranks=definition["mergeable_ranks"],
+            special_tokens={**definition["special_tokens"], **specials},
         )
         return ChatTokenizer(base, "tiktoken", specials, inner)
     from course.data import CharTokenizer
