@@ -81,7 +81,21 @@ def _as_list(ids) -> list[int]:
     return ids.tolist() if hasattr(ids, "tolist") else [int(i) for i in ids]
 
 
-class TiktokenTokenizer:
+class _SpecialTokens:
+    """What both wrappers derive from their `special_tokens` dict (name -> id)."""
+
+    special_tokens: dict[str, int]
+
+    @property
+    def eot_token(self) -> int | None:
+        return self.special_tokens.get("<|endoftext|>")
+
+    @property
+    def special_tokens_set(self) -> set[str]:
+        return set(self.special_tokens)
+
+
+class TiktokenTokenizer(_SpecialTokens):
     """A `tiktoken.Encoding` behind the course interface (the encoding is `.encoding`)."""
 
     def __init__(self, encoding: tiktoken.Encoding):
@@ -96,14 +110,6 @@ class TiktokenTokenizer:
         return self.encoding.n_vocab
 
     vocab_size = n_vocab
-
-    @property
-    def eot_token(self) -> int | None:
-        return self.special_tokens.get("<|endoftext|>")
-
-    @property
-    def special_tokens_set(self) -> set[str]:
-        return set(self.special_tokens)
 
     def encode(self, text: str, *, allowed_special=frozenset(), disallowed_special="all") -> list[int]:
         allowed, disallowed = resolve_special(self.special_tokens, allowed_special, disallowed_special)
@@ -141,7 +147,7 @@ class TiktokenTokenizer:
         return f"TiktokenTokenizer({self.name!r}, n_vocab={self.n_vocab})"
 
 
-class MinbpeTokenizer:
+class MinbpeTokenizer(_SpecialTokens):
     """A minbpe-style tokenizer (`encode`, a `vocab` dict id -> bytes, maybe `special_tokens`)
     behind the course interface: e.g. the one you write in exercise 01. It cannot be
     stored (`spec` is None): save it in its own format."""
@@ -160,14 +166,6 @@ class MinbpeTokenizer:
         return max([*self.vocab, *self.special_tokens.values()]) + 1
 
     vocab_size = n_vocab
-
-    @property
-    def eot_token(self) -> int | None:
-        return self.special_tokens.get("<|endoftext|>")
-
-    @property
-    def special_tokens_set(self) -> set[str]:
-        return set(self.special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
         inner = getattr(self.tokenizer, "encode_ordinary", None)
