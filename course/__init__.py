@@ -14,6 +14,7 @@ from course.assets import (
     use_bundled_tiktoken_cache,
 )
 from course.utils import get_device, seed_everything
+from course.yourturn import exercise, your_turn
 
 __version__ = "0.1.0"
 
@@ -42,9 +43,11 @@ __all__ = [
     "AssetError",
     "asset_path",
     "check",
+    "exercise",
     "get_device",
     "load_tinyshakespeare",
     "seed_everything",
     "setup_notebook",
     "use_bundled_tiktoken_cache",
+    "your_turn",
 ]
