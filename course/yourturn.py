@@ -18,18 +18,26 @@ stub state ("not done yet"); `COURSE_EXERCISES=solutions` (or a folder of
 exNN.py files) runs the same notebook against other work — a test does that
 with the reference solutions and expects every line to say "matches".
 
+Under the test suite (`COURSE_SHADOW_SOLUTIONS=1`, set by tests/conftest.py
+for every notebook nbval runs) each call also runs the reference solution on
+the same data, silently, and raises if it disagrees with the package: every
+"your turn" cell is proven answerable in the very run that checks the
+committed outputs, at the cost of one extra call.
+
 This is feedback in place, not grading: the learner's code runs in the
 notebook's own process. `course.check("NN")` runs the full checks, sandboxed.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import types
 from pathlib import Path
 
 ENV = "COURSE_EXERCISES"
+SHADOW_ENV = "COURSE_SHADOW_SOLUTIONS"
 MATCH, NOT_DONE, DIFFERS, FAILED = "✓", "·", "✗", "✗"
 
 
@@ -49,6 +57,7 @@ def exercise(lesson: str, target: str | os.PathLike | None = None) -> types.Modu
     except GradingError as e:
         return _Broken(label, str(e).splitlines()[0])
     module.__course_label__ = label
+    module.__course_lesson__ = f"{int(lesson):02d}"
     return module
 
 
@@ -99,7 +108,10 @@ def your_turn(mine, reference, *args, name: str | None = None, equal=None,
     """
     fn_name = name or getattr(mine, "__name__", "your function")
     where = _where(mine, fn_name)
+    shadow = _shadow_call(mine, fn_name, args, kwargs)
     expected = reference(*args, **kwargs) if callable(reference) else reference
+    if shadow is not None:
+        _check_shadow(shadow, expected, fn_name, equal, atol, rtol)
     try:
         got = mine(*args, **kwargs)
     except NotImplementedError:
@@ -118,6 +130,36 @@ def your_turn(mine, reference, *args, name: str | None = None, equal=None,
     _say(quiet, f"{DIFFERS} {fn_name}: yours differs from the package's: "
                 f"yours {_short(got)}, the package's {_short(expected)}")
     return expected
+
+
+def _shadow_call(mine, fn_name, args, kwargs):
+    """Under the test suite, the reference solution's answer on a copy of the same inputs
+    (computed first, so a function that changes its inputs cannot spoil the lesson's call)."""
+    if os.environ.get(SHADOW_ENV) != "1":
+        return None
+    lesson = getattr(mine, "__globals__", {}).get("__course_lesson__")
+    label = getattr(mine, "__globals__", {}).get("__course_label__", "")
+    if lesson is None or label.startswith("solutions/"):
+        return None
+    solutions = exercise(lesson, target="solutions")
+    if isinstance(solutions, _Broken) or not hasattr(solutions, fn_name):
+        raise AssertionError(f"solutions/ex{lesson}.py has no {fn_name}: a 'your turn' cell must name "
+                             "a function the reference solutions define")
+    solution = getattr(solutions, fn_name)
+    try:
+        args, kwargs = copy.deepcopy((args, kwargs))
+    except Exception:  # not copyable (e.g. a live tokenizer handle): share the inputs
+        pass
+    return (solution(*args, **kwargs),)
+
+
+def _check_shadow(shadow, expected, fn_name, equal, atol, rtol):
+    (got,) = shadow
+    same = equal(got, expected) if equal is not None else agree(got, expected, atol=atol, rtol=rtol)
+    if not same:
+        raise AssertionError(
+            f"solutions/::{fn_name} disagrees with the package on this lesson's data: "
+            f"{_short(got)} vs {_short(expected)} -- this 'your turn' cell cannot be answered")
 
 
 def _where(fn, fn_name: str) -> str:

@@ -1,6 +1,8 @@
 """Test-wide options. `--target` picks what the exercise checks grade (see course/grading.py);
 the `ex` those checks take is the learner's exNN.py run in a sandbox (course/sandbox.py)."""
 
+import os
+
 import pytest
 
 from course.grading import GradingError, exercise_file, resolve_target
@@ -14,6 +16,8 @@ def pytest_addoption(parser):
         help="what tests/exercises grade: 'solutions' (default), 'exercises', "
         "a folder holding exNN.py files, or one exNN.py file",
     )
+    parser.addoption("--all-solution-runs", action="store_true",
+                     help="run every lesson with 'your turn' cells against solutions/ (slow)")
     parser.addoption("--check-timeout", type=float, default=120.0,
                      help="seconds each exercise check may run the learner's code (default 120)")
     parser.addoption("--sandbox-memory-mb", type=int, default=Limits.memory_mb,
@@ -23,6 +27,9 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    # Every notebook nbval runs inherits this: each "your turn" cell also runs the reference
+    # solution on the lesson's data and fails the cell if it disagrees (course/yourturn.py).
+    os.environ.setdefault("COURSE_SHADOW_SOLUTIONS", "1")
     config.addinivalue_line("markers", "cuda: a CUDA variant; runs on a GPU, skips elsewhere (the GPU run: -m cuda)")
     try:
         config._course_target = resolve_target(config.getoption("--target"))

@@ -83,7 +83,20 @@ def test_environment_variable_switches_to_the_solutions(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("✓ get_stats: yours matches")
 
 
-def test_reference_may_be_a_value_and_equal_may_be_custom(tmp_path, capsys):
+def test_under_the_suite_the_solution_is_checked_on_the_same_data(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SHADOW_SOLUTIONS", "1")
+    mine = course.exercise("01", target="exercises")
+    course.your_turn(mine.get_stats, reference_pairs, [1, 2, 1, 2])  # the solution agrees: silent
+    assert capsys.readouterr().out.startswith("· get_stats: not done yet")
+    wrong_reference = {(1, 2): 99}
+    with pytest.raises(AssertionError, match="disagrees with the package"):
+        course.your_turn(mine.get_stats, wrong_reference, [1, 2, 1, 2])
+    with pytest.raises(AssertionError, match="has no no_such_function"):
+        course.your_turn(mine.get_stats, reference_pairs, [1, 2], name="no_such_function")
+
+
+def test_reference_may_be_a_value_and_equal_may_be_custom(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COURSE_SHADOW_SOLUTIONS", raising=False)
     mine = _module(tmp_path, "02", "def f(x):\n    return x.upper()\n")
     course.your_turn(mine.f, "ABC", "abc")
     course.your_turn(mine.f, "abc", "abc", equal=lambda a, b: a.lower() == b)
