@@ -16,8 +16,6 @@ def pytest_addoption(parser):
         help="what tests/exercises grade: 'solutions' (default), 'exercises', "
         "a folder holding exNN.py files, or one exNN.py file",
     )
-    parser.addoption("--all-solution-runs", action="store_true",
-                     help="run every lesson with 'your turn' cells against solutions/ (slow)")
     parser.addoption("--check-timeout", type=float, default=120.0,
                      help="seconds each exercise check may run the learner's code (default 120)")
     parser.addoption("--sandbox-memory-mb", type=int, default=Limits.memory_mb,
