@@ -2,7 +2,8 @@
 
 Each file tests/exercises/mutants/exNN_<what>.py holds only wrong definitions
 (with the imports they need). Appended to solutions/exNN.py they replace the
-right ones; lesson NN's checks, run against that file, must then fail.
+right ones; lesson NN's checks, run against that file, must then fail (-x: the first failing check
+settles it, so a caught mutant costs one check, not the whole lesson).
 """
 
 import ast
@@ -31,7 +32,7 @@ def test_wrong_answer_fails_the_checks(mutant, tmp_path):
     (tmp_path / f"ex{lesson}.py").write_text(solution + "\n\n# --- wrong answer ---\n" + wrong, encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", f"tests/exercises/test_ex{lesson}.py", "--target", str(tmp_path),
-         "-q", "-p", "no:cacheprovider", "-o", "addopts="],
+         "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts="],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 1 and " failed" in proc.stdout, (
