@@ -248,6 +248,8 @@ class Sandbox:
     # -- starting and killing
     def _start(self) -> None:
         self._kill()
+        if getattr(self, "tmp", None):  # a restart: the killed process's folder goes with it
+            shutil.rmtree(self.tmp, ignore_errors=True)
         self.gen += 1
         self.tmp = tempfile.mkdtemp(prefix="course-sandbox-")
         self.work = Path(self.tmp) / "work"

@@ -379,3 +379,16 @@ def test_bad_input_is_named(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and expected in capsys.readouterr().err, argv
+
+
+def test_a_restarted_sandbox_leaves_no_folder_behind():
+    with Sandbox(ROOT / "solutions" / "ex00.py", "00", Limits(timeout=60)) as sandbox:
+        sandbox.begin_check("restart")
+        sandbox.module()
+        first = Path(sandbox.tmp)
+        sandbox._kill()  # what a learner's crash does to the process
+        sandbox.module()  # restarts it in a fresh folder
+        second = Path(sandbox.tmp)
+        assert second != first and second.is_dir()
+        assert not first.exists(), "the crashed process's folder outlived its restart"
+    assert not second.exists(), "closing the sandbox keeps its folder"
