@@ -98,7 +98,7 @@ def your_turn(mine, reference, *args, name: str | None = None, equal=None,
     ==, recursively through lists, tuples and dicts.
     """
     fn_name = name or getattr(mine, "__name__", "your function")
-    where = _where(mine, fn_name)
+    where = _where(mine, getattr(mine, "__name__", fn_name))  # the function to open, whatever the label
     expected = reference(*args, **kwargs) if callable(reference) else reference
     try:
         got = mine(*args, **kwargs)
