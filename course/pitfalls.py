@@ -7,7 +7,8 @@ for tiktoken encodings, their names ("gpt2", "cl100k_base", "o200k_base") and
 - how many tokens does the same sentence cost in each language? (`PARALLEL`,
   `tokens_per_char`, `tokens_per_byte`)
 - how does a number split into tokens? (`digit_split`, `split_distribution`)
-- how many vocabulary entries extend a prompt's last token? (`extensions`)
+- how many vocabulary entries extend a prompt's last token? (`extensions`), and
+  which first tokens may a generation take once that token is backed up (`heal`)
 - which tokens did a model never see in training, and what did training do to
   their embeddings? (`token_occurrences`, `embedding_drift`, `undertrained_report`)
 """
@@ -131,6 +132,24 @@ def extensions(tokenizer, piece: bytes, vocab: dict[int, bytes] | None = None) -
         piece = piece.encode("utf-8")
     vocab = vocab_bytes(tokenizer) if vocab is None else vocab
     return sorted(i for i, b in vocab.items() if len(b) > len(piece) and b.startswith(piece))
+
+
+def heal(ids, vocab: dict[int, bytes], back: int = 1) -> tuple[list[int], bytes, list[int]]:
+    """Token healing: back up over the prompt's last `back` tokens.
+
+    Returns (kept ids, the removed bytes, the allowed first tokens): the ids of
+    every token a generation may start with so that its text continues the
+    prompt's text exactly -- a token that starts with the removed bytes (the
+    removed token itself among them), or one that is a shorter, non-empty start
+    of them (then the next tokens must spell the rest). Generating with the first
+    token restricted to that set lets the model pick " Paris" after "... is Par".
+    """
+    ids = list(ids)
+    if not 1 <= back <= len(ids):
+        raise ValueError(f"cannot back up over {back} tokens of a {len(ids)}-token prompt")
+    removed = b"".join(vocab[i] for i in ids[-back:])
+    allowed = sorted(i for i, b in vocab.items() if b and (b.startswith(removed) or removed.startswith(b)))
+    return ids[:-back], removed, allowed
 
 
 def longest_tokens(tokenizer, n: int = 10, keep=bytes.isascii) -> list[tuple[int, bytes]]:

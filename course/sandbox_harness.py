@@ -1,11 +1,13 @@
-"""Trusted drivers that exercise checks (lessons 05, 06) run *inside* the sandbox.
+"""Trusted drivers that exercise checks (lessons 00, 05, 06) run *inside* the sandbox.
 
 Some exercises can't be called from the grader one plain value at a time:
 `all_reduce_mean(tensor, group)` needs a process group that lives in the process
 where the learner's code runs (a gloo group can't be pickled across),
 `sync_context(model, i, n)` hands back a context manager whose effect is only seen
 while code runs inside it, and a loss's gradient (`masked_loss` in lesson 06) only
-exists where the autograd graph was built. The checks therefore ask the sandbox for one of the
+exists where the autograd graph was built; two parameters over one memory (lesson 00)
+can only be made there, and whether a function calls a library routine
+its spec forbids (lesson 00's softmax) is only seen where it runs. The checks therefore ask the sandbox for one of the
 functions in HARNESS (course/sandbox.py's `Sandbox.harness`), pass it the learner's
 function as a handle, and get back plain data that they compare with references
 they compute themselves:
@@ -106,4 +108,73 @@ def loss_and_grad(fn, logits, *args) -> list:
     return [loss.detach(), logits.grad]
 
 
-HARNESS = {"sync_trace": sync_trace, "run_ranks": run_ranks, "loss_and_grad": loss_and_grad}
+def call_with_ties(fn, model, ties, *args):
+    """fn(model, *args) after tying parameters by memory, here in the sandbox: for each
+    (source, target) pair of parameter names, target becomes a second Parameter over
+    source's numbers. (Sent across, two tensors over one memory would arrive as two.)"""
+    import torch
+
+    for source, target in ties:
+        owner_name, _, attr = target.rpartition(".")
+        owner = model.get_submodule(owner_name)
+        setattr(owner, attr, torch.nn.Parameter(model.get_parameter(source).data))
+    return fn(model, *args)
+
+
+# The library routines that compute a softmax for you, by where they live and their name.
+SOFTMAX_ROUTINES = [
+    ("torch", "softmax"), ("torch", "log_softmax"), ("torch.Tensor", "softmax"),
+    ("torch.Tensor", "log_softmax"), ("torch.nn.functional", "softmax"),
+    ("torch.nn.functional", "log_softmax"), ("torch.special", "softmax"),
+    ("torch.special", "log_softmax"), ("torch", "_softmax"), ("torch", "_log_softmax"),
+]
+
+
+def forbidden_calls(fn, *args, routines=None) -> list:
+    """[fn(*args), names of the forbidden routines it used] -- by default the softmax
+    routines above. Each is replaced, for the length of the call only, by a wrapper that
+    records its name and then does the real work (so the result stays comparable); one
+    imported into fn's module under its own name (`from torch import softmax`) counts too."""
+    import importlib
+    import operator
+
+    routines = SOFTMAX_ROUTINES if routines is None else [tuple(r) for r in routines]
+    called, saved = [], []
+
+    def spy(label, real):
+        def wrapper(*a, **k):
+            called.append(label)
+            return real(*a, **k)
+        return wrapper
+
+    for where, name in routines:
+        torch = importlib.import_module("torch")
+        try:
+            owner = operator.attrgetter(where.removeprefix("torch."))(torch) if where != "torch" else torch
+        except AttributeError:
+            continue
+        real = getattr(owner, name, None)
+        if real is None:
+            continue
+        saved.append((owner, name, real, name in vars(owner)))
+        setattr(owner, name, spy(f"{where}.{name}", real))
+    reals = {id(real): f"{getattr(owner, '__name__', owner)}.{name}" for owner, name, real, _ in saved}
+    imported = [reals[id(v)] for v in getattr(fn, "__globals__", {}).values() if id(v) in reals]
+    try:
+        result = fn(*args)
+    finally:
+        for owner, name, real, own in reversed(saved):
+            if own:
+                setattr(owner, name, real)
+            else:  # inherited (Tensor.softmax lives on its C base class): uncover it again
+                delattr(owner, name)
+    return [result, sorted(set(called + imported))]
+
+
+HARNESS = {
+    "call_with_ties": call_with_ties,
+    "forbidden_calls": forbidden_calls,
+    "sync_trace": sync_trace,
+    "run_ranks": run_ranks,
+    "loss_and_grad": loss_and_grad,
+}

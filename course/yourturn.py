@@ -107,8 +107,9 @@ def your_turn(mine, reference, *args, name: str | None = None, equal=None,
     ==, recursively through lists, tuples and dicts.
     """
     fn_name = name or getattr(mine, "__name__", "your function")
-    where = _where(mine, fn_name)
-    shadow = _shadow_call(mine, fn_name, args, kwargs)
+    real_name = getattr(mine, "__name__", fn_name)  # the function to open, whatever the label
+    where = _where(mine, real_name)
+    shadow = _shadow_call(mine, real_name, args, kwargs)
     expected = reference(*args, **kwargs) if callable(reference) else reference
     if shadow is not None:
         _check_shadow(shadow, expected, fn_name, equal, atol, rtol)

@@ -12,6 +12,8 @@ or from a terminal: `python -m pytest tests/exercises/test_ex01.py --target exer
 4. Special tokens in `RegexTokenizer`: register_special_tokens, encode(allowed_special=...).
 5. `bpe`, `recover_merges` and `GPT4Tokenizer`: load OpenAI's cl100k_base from
    tiktoken's files and produce exactly tiktoken's ids.
+6. (optional, the hard one) `train_fast`: the same merges as your trainer, without
+   recounting every pair before every merge.
 
 Write plain Python (no `course.tokenizer`, no tiktoken encode calls inside your
 answers: the checks compare against them). Keep the attribute names below.
@@ -191,3 +193,29 @@ class GPT4Tokenizer(RegexTokenizer):
 
     def __init__(self):
         raise NotImplementedError("GPT4Tokenizer: load cl100k_base's ranks and special tokens from tiktoken")
+
+
+# ----------------------------------------------------------------------------- 6. a fast trainer (optional)
+
+
+def train_fast(chunk_counts, vocab_size):
+    """The merges {(a, b): new_id} that RegexTokenizer.train learns, found fast.
+
+    `chunk_counts` is {chunk as UTF-8 bytes: how often it occurs}, e.g. the
+    counted chunks of a text: {b"First": 1, b" the": 812, ...}. Return exactly the
+    merges your trainer learns from the text they came from (same ids 256, 257, ...,
+    same tie rule, same ValueError when no pair is left), in the order learned.
+
+    The trainer of step 3 recounts every pair of every chunk before each merge,
+    although one merge changes very little. Decide what to keep from one merge to
+    the next so that a merge costs work only where the merged pair occurs:
+      - which chunks can a merge of (a, b) change at all? how would you find them
+        without looking at every chunk?
+      - which pair counts can it change, and by how much? (a chunk that occurs
+        c times changes each count by a multiple of c)
+      - beware: get_stats counts overlapping pairs (b"aaa" holds (a, a) twice),
+        while merge replaces them left to right without overlap.
+    Checked against the naive trainer on small corpora full of ties, and on
+    Shakespeare. (Stanford CS336 asks the same of its first assignment.)
+    """
+    raise NotImplementedError("train_fast: keep the pair counts between merges; update only what a merge touches")

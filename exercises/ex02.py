@@ -18,7 +18,8 @@ def tokens_per_char(texts: dict[str, str], enc) -> dict[str, float]:
     `texts` maps a name (e.g. a language) to a text; encode each with
     `enc.encode` and divide by its number of Unicode characters (len of the
     str, not of its UTF-8 bytes). Keep the keys and their order. An empty text
-    has no tokens per character: raise ValueError naming it.
+    has no tokens per character: raise ValueError, and say which text it was
+    (its name, the key) in the message.
     """
     raise NotImplementedError("tokens_per_char: len(enc.encode(text)) / len(text) for each text")
 
@@ -66,3 +67,23 @@ def drift_stats(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -
     mask selects no row.
     """
     raise NotImplementedError("drift_stats: delta = after - before on the masked rows; mean norms")
+
+
+def heal(ids, vocab: dict[int, bytes], back: int = 1) -> tuple[list[int], bytes, list[int]]:
+    """Token healing: undo the end of a prompt that may have cut a token in two.
+
+    A prompt "The capital of France is Par" ends in the token " Par", which in
+    training text almost never precedes "is" (" Paris" is one token). Healing
+    backs up over the last `back` tokens and lets the model write that text again,
+    restricted so that what it writes agrees with the removed text.
+
+    `ids`: the prompt's token ids; `vocab`: {id: bytes}. Return a tuple
+      (the ids kept, the removed bytes, the allowed ids sorted ascending),
+    where the allowed ids are every token a generation's *first* token may be
+    for its text to continue the original prompt's text -- think about which
+    tokens can come first when the text generated must begin with the removed
+    bytes, including when the generation takes more than one token to get past
+    them. (A token with no bytes never helps.) Raise ValueError if `back` is
+    not between 1 and the number of tokens.
+    """
+    raise NotImplementedError("heal: the removed bytes, then every token that agrees with them")

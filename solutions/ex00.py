@@ -10,5 +10,14 @@ def softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
-    # model.parameters() already yields a shared tensor once.
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    # model.parameters() yields a shared Parameter once, but two Parameters over one
+    # memory twice: count each (address, size) once.
+    seen, total = set(), 0
+    for p in model.parameters():
+        if trainable_only and not p.requires_grad:
+            continue
+        where = (p.data_ptr(), p.numel())
+        if where not in seen:
+            seen.add(where)
+            total += p.numel()
+    return total

@@ -37,3 +37,13 @@ def drift_stats(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -
     delta = (after - before)[mask].double()
     own = delta - delta.mean(dim=0, keepdim=True)
     return {"drift": delta.norm(dim=1).mean().item(), "own_drift": own.norm(dim=1).mean().item()}
+
+
+def heal(ids, vocab: dict[int, bytes], back: int = 1) -> tuple[list[int], bytes, list[int]]:
+    ids = list(ids)
+    if not 1 <= back <= len(ids):
+        raise ValueError(f"cannot back up over {back} tokens of a {len(ids)}-token prompt")
+    removed = b"".join(vocab[i] for i in ids[-back:])
+    # the first token either covers the removed bytes (and maybe more), or is a start of them
+    allowed = sorted(i for i, b in vocab.items() if b and (b.startswith(removed) or removed.startswith(b)))
+    return ids[:-back], removed, allowed

@@ -83,7 +83,7 @@ def test_environment_variable_switches_to_the_solutions(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("✓ get_stats: yours matches")
 
 
-def test_under_the_suite_the_solution_is_checked_on_the_same_data(monkeypatch, capsys):
+def test_under_the_suite_the_solution_is_checked_on_the_same_data(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("COURSE_SHADOW_SOLUTIONS", "1")
     mine = course.exercise("01", target="exercises")
     course.your_turn(mine.get_stats, reference_pairs, [1, 2, 1, 2])  # the solution agrees: silent
@@ -91,8 +91,9 @@ def test_under_the_suite_the_solution_is_checked_on_the_same_data(monkeypatch, c
     wrong_reference = {(1, 2): 99}
     with pytest.raises(AssertionError, match="disagrees with the package"):
         course.your_turn(mine.get_stats, wrong_reference, [1, 2, 1, 2])
+    extra = _module(tmp_path, "01", "def no_such_function(ids):\n    return {}\n")
     with pytest.raises(AssertionError, match="has no no_such_function"):
-        course.your_turn(mine.get_stats, reference_pairs, [1, 2], name="no_such_function")
+        course.your_turn(extra.no_such_function, reference_pairs, [1, 2])
 
 
 def test_reference_may_be_a_value_and_equal_may_be_custom(tmp_path, capsys, monkeypatch):

@@ -9,9 +9,9 @@ import tiktoken
 
 import course
 from course.assets import asset_path
+from course.tokenizer import GPT4_SPLIT_PATTERN, count_chunks, gpt2_bytes_to_unicode, train_naive
 from course.tokenizer import BasicTokenizer as BasicReference
 from course.tokenizer import RegexTokenizer as Reference
-from course.tokenizer import gpt2_bytes_to_unicode, train_naive
 
 LESSON = "01"
 
@@ -75,6 +75,22 @@ def test_basic_tokenizer_train(ex):
     )
     assert all(tok.vocab[idx] == tok.vocab[a] + tok.vocab[b] for (a, b), idx in tok.merges.items()), \
         "vocab[new_id] must be vocab[a] + vocab[b] for every merge"
+
+
+def test_basic_tokenizer_ties(ex):
+    """Stanford CS336's worked example, as one text: its first merge is a tie ('es' and 'st' both
+    occur 9 times... and with the spaces, more ties follow)."""
+    text = " ".join(["low"] * 5 + ["lower"] * 2 + ["widest"] * 3 + ["newest"] * 6)
+    tok = ex.BasicTokenizer()
+    tok.train(text, 256 + 12)
+    got = _merges_as_bytes(tok.merges)
+    want = _merges_as_bytes(train_naive({text.encode("utf-8"): 1}, 256 + 12))
+    first_bad = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), None)
+    assert first_bad is None and len(got) == 12, (
+        f"merge {first_bad} should join {want[first_bad] if first_bad is not None else ''}, got "
+        f"{got[first_bad] if first_bad is not None else len(got)}: among the most frequent pairs, "
+        "take the one whose (vocab[a], vocab[b]) compares greatest"
+    )
 
 
 def test_basic_tokenizer_encode_decode(ex):
@@ -168,6 +184,12 @@ def test_bpe(ex, cl100k):
         "with max_rank=rank('hello'), merging stops one step before 'hello': ['h', 'ello']"
 
 
+def test_bpe_ties_go_left(ex):
+    ranks = {b"a": 0, b"b": 1, b"aa": 2, b"ab": 3}
+    assert ex.bpe(ranks, b"aaa") == [b"aa", b"a"], "two equal ranks side by side: join the leftmost pair first"
+    assert ex.bpe(ranks, b"aab") == [b"aa", b"b"], "join the lowest rank first: 'aa' (2) before 'ab' (3)"
+
+
 def test_recover_merges_matches_gpt2(ex):
     """The first 1000 merges recovered from gpt2's ranks are GPT-2's vocab.bpe."""
     ranks = tiktoken.get_encoding("gpt2")._mergeable_ranks
@@ -196,3 +218,50 @@ def test_gpt4_tokenizer_matches_tiktoken(ex, cl100k):
         assert ids == expected, f"ids differ from tiktoken's at position {first_bad} (of {len(expected)})"
         assert tok.decode(ids) == text
     assert tok.encode("<|endoftext|>", allowed_special="all") == [100257], "<|endoftext|> is 100257 in cl100k_base"
+
+
+# ----------------------------------------------------------------------------- 6. the fast trainer (optional)
+
+
+def _tie_corpora():
+    """Small corpora where many pairs share the top count, so only the full tie rule decides."""
+    import random
+
+    yield "CS336's example", {b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}, 256 + 6
+    yield "rotations, all once", {b"abcd": 1, b"bcda": 1, b"cdab": 1, b"dabc": 1}, 256 + 6
+    yield "runs of one byte", {b"aaaaaa": 3, b"aaa": 2, b"ab": 5, b"aaab": 1}, 256 + 4
+    for seed in range(4):
+        rng = random.Random(seed)
+        words = {bytes(rng.choice(b"abc") for _ in range(rng.randint(2, 7))): rng.randint(1, 2)
+                 for _ in range(30)}
+        yield f"random words over 'abc' (seed {seed})", words, 256 + 25
+
+
+def _first_difference(got, want):
+    got, want = _merges_as_bytes(got), _merges_as_bytes(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return f"merge {i} should join {w}, got {g}"
+    if len(got) != len(want):
+        return f"expected {len(want)} merges, got {len(got)}"
+    return None
+
+
+def test_train_fast_ties(ex):
+    for name, counts, vocab_size in _tie_corpora():
+        want = train_naive(counts, vocab_size)
+        got = ex.train_fast(counts, vocab_size)
+        problem = _first_difference(got, want)
+        assert problem is None, f"{name} {counts}: {problem}"
+        assert got == want, f"{name}: the right merges, but with the wrong ids"
+
+
+def test_train_fast_shakespeare(ex):
+    counts = count_chunks(SHAKESPEARE[:30_000], GPT4_SPLIT_PATTERN)
+    problem = _first_difference(ex.train_fast(counts, 256 + 150), train_naive(counts, 256 + 150))
+    assert problem is None, f"counted chunks of 30,000 characters of Shakespeare: {problem}"
+
+
+def test_train_fast_too_small(ex):
+    with pytest.raises(ValueError):
+        ex.train_fast({b"ab": 3, b"c": 1}, 256 + 2)  # one merge is possible, not two

@@ -43,8 +43,8 @@ def test_tokens_per_char(ex, cl100k):
 
 
 def test_tokens_per_char_empty_text(ex, cl100k):
-    with pytest.raises(ValueError, match="empty"):
-        ex.tokens_per_char({"English": "hi", "nothing": ""}, cl100k)
+    with pytest.raises(ValueError, match="blank_page"):  # the spec: say which text it was
+        ex.tokens_per_char({"English": "hi", "blank_page": ""}, cl100k)
 
 
 @pytest.mark.parametrize("number", ["7", "42", "1234", "1234567", "9876543210", "100000"])
@@ -146,3 +146,55 @@ def test_drift_stats_errors(ex):
         ex.drift_stats(x, torch.zeros(4, 2), torch.ones(4, dtype=torch.bool))
     with pytest.raises(ValueError):
         ex.drift_stats(x, x, torch.zeros(4, dtype=torch.bool))
+
+
+def _naive_heal(ids, vocab, back):
+    removed = b"".join(vocab[i] for i in ids[len(ids) - back:])
+    allowed = []
+    for i in sorted(vocab):
+        b = vocab[i]
+        # a first token is fine if the generated text can still begin with `removed`
+        n = min(len(b), len(removed))
+        if len(b) > 0 and b[:n] == removed[:n]:
+            allowed.append(i)
+    return list(ids[: len(ids) - back]), removed, allowed
+
+
+def test_heal_small_vocab(ex):
+    vocab = {0: b"a", 1: b"b", 2: b" P", 3: b" Par", 4: b" Paris", 5: b"is", 6: b" ", 7: b"", 8: b"ar",
+             9: b" Pa", 10: b"Par"}
+    got = ex.heal([1, 0, 3], vocab)
+    assert list(got[0]) == [1, 0] and got[1] == b" Par", "back up over the last token: keep [1, 0], remove b' Par'"
+    assert list(got[2]) == [2, 3, 4, 6, 9], (
+        "allowed first tokens after removing b' Par': b' Par' itself and b' Paris' (they start with it), "
+        "and b' ', b' P', b' Pa' (the generation can spell the rest after them): ids [2, 3, 4, 6, 9]; "
+        "not the empty token 7"
+    )
+    got = ex.heal([1, 0, 9, 8], vocab, back=2)
+    assert list(got[0]) == [1, 0] and got[1] == b" Paar", "back=2 removes the last two tokens' bytes, b' Paar'"
+    assert list(got[2]) == [2, 6, 9], "only tokens that agree with b' Paar' so far: b' ', b' P', b' Pa'"
+
+
+def test_heal_cl100k(ex, cl100k):
+    vocab = {}
+    for i in range(cl100k.n_vocab):
+        try:
+            vocab[i] = cl100k.decode_single_token_bytes(i)
+        except KeyError:
+            pass
+    for text, back in [("The capital of France is Par", 1), ('print("Hello wor', 1), ("import num", 2)]:
+        ids = cl100k.encode(text)
+        kept, removed, allowed = ex.heal(ids, vocab, back)
+        want = _naive_heal(ids, vocab, back)
+        assert (list(kept), removed) == want[:2], f"{text!r}, back={back}: kept ids and removed bytes"
+        assert list(allowed) == want[2], (
+            f"{text!r}, back={back}: {len(want[2])} tokens agree with {removed!r}, got {len(allowed)}"
+        )
+    assert cl100k.encode_single_token(" Paris") in ex.heal(cl100k.encode("The capital of France is Par"), vocab)[2]
+
+
+def test_heal_bad_back(ex):
+    vocab = {0: b"a", 1: b"b"}
+    for back in (0, 3):
+        with pytest.raises(ValueError):
+            ex.heal([0, 1], vocab, back)
