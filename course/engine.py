@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from course.chat import chat_tokenizer, render_for_completion
+from course.generate import KVCache
 from course.tools import run_tool
 
 
@@ -75,7 +76,7 @@ def reply(
     try:
         if len(ids) >= block:
             raise ValueError(f"the prompt is {len(ids)} tokens; the model's context is {block}")
-        cache = model.new_cache(block)
+        cache = KVCache(model.config.n_layer, block)
         logits, _ = model(torch.tensor([ids], device=device), cache=cache)
         for _ in range(max_new_tokens):
             nxt = int(sample_next(logits[:, -1, :], temperature, top_k, None, gen))

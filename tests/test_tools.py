@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from course.chat import chat_tokenizer, render_conversation
+from course.chat import chat_tokenizer, render_conversation, render_for_completion
 from course.data import CharTokenizer
 from course.engine import reply
-from course.generate import KVCache
+from course.model import GPT, GPTConfig
 from course.tools import DocumentStore, ToolError, calculate, calculator, parse_tool_call, run_tool
 
 
@@ -130,9 +130,6 @@ class ScriptedModel(nn.Module):
         self.config = type("Cfg", (), {"block_size": block_size, "n_layer": 1})()
         self.script, self.fed, self.w = list(script), [], nn.Parameter(torch.zeros(1))
 
-    def new_cache(self, max_len):
-        return KVCache(1, max_len)
-
     def forward(self, idx, cache=None):
         self.fed += idx[0].tolist()
         cache.pos += idx.size(1)
@@ -180,3 +177,16 @@ def test_engine_reports_tool_errors_to_the_model_and_stops_at_limits():
     assert out.stop == "length" and out.text == "abcab"
     other = ScriptedModel(_says("ab", "<|user_start|>"))
     assert reply(other, TOK, user).stop == "special"
+
+
+def test_reply_runs_a_real_gpt_with_its_kv_cache_and_matches_generate():
+    """The engine drives the course's own GPT (not only a scripted stand-in): with no tool call,
+    its greedy reply is the tokens `GPT.generate` gives, cut at the first special token."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=48, vocab_size=TOK.vocab_size, n_layer=2, n_head=2, n_embd=32))
+    messages = [{"role": "user", "content": "what is 2+2?"}]
+    prompt = render_for_completion(messages, TOK)
+    out = reply(model, TOK, messages, max_new_tokens=12)
+    full = model.generate(torch.tensor([prompt]), 12, temperature=0.0)[0, len(prompt):].tolist()
+    cut = next((k for k, t in enumerate(full) if t in TOK.special_ids), len(full))
+    assert out.text == TOK.decode(full[:cut])
