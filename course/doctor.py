@@ -83,9 +83,9 @@ def check_device(report, problems):
         major, minor = cuda_capability(device)
         amp = dtype_name(autocast_dtype(device, "auto"))
         why = "bf16 tensor cores" if amp == "bfloat16" else "no bf16 tensor cores: fp16 with a grad scaler"
-        report.append(("precision (--dtype auto)", f"{amp} autocast (compute capability {major}.{minor}: {why})"))
+        report.append(("precision", f"--dtype auto: {amp} autocast (compute capability {major}.{minor}: {why})"))
     else:
-        report.append(("precision (--dtype auto)", "float32 (no autocast on CPU/MPS unless --dtype asks)"))
+        report.append(("precision", "--dtype auto: float32 (no autocast on CPU/MPS unless --dtype asks)"))
     check_device_numbers(device, report, problems)
 
 
