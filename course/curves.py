@@ -62,7 +62,14 @@ SHAKESPEARE_CPU = dict(  # course.presets.PRESETS["shakespeare-cpu"]
                weight_decay=0.1, betas=(0.9, 0.99), eval_interval=250, eval_batches=20),
 )
 
-REFERENCES: dict[str, Reference] = {}
+REFERENCES: dict[str, Reference] = {
+    "lesson03-cpu": Reference(
+        "lesson03-cpu", "lesson 03's CPU run: GPT cpu-small (4x128), T=64, B=12, 300 steps, char-level tinyshakespeare",
+        **LESSON03_CPU, steps=(100, 200, 300), loss=(2.545, 2.426, 2.352), band=(0.05, 0.05, 0.067),
+        seeds=(1337, 1, 2), command=MEASURE.format(name="lesson03-cpu"), machine=MACHINE,
+        runs={1337: (2.5600, 2.4093, 2.3298), 1: (2.5453, 2.4257, 2.3523), 2: (2.5421, 2.4317, 2.3530)},
+    ),
+}
 
 TOO_HIGH = (
     "a learning rate too high for this model (the loss rises or jumps: lower max_lr) or too low "

@@ -55,7 +55,7 @@ from course.checkpoint import (
     set_rng_state,
 )
 from course.compiling import CompiledStep
-from course.curves import check_run
+from course.curves import check_run, reference
 from course.distributed import rank_strided
 from course.evaluate import evaluate_loss
 from course.flops import flops_per_token, matmul_params, mfu
@@ -227,6 +227,8 @@ class TrainConfig:
         if self.data_order not in ("random", "sequential"):
             raise ValueError(f"data_order must be 'random' or 'sequential', got {self.data_order!r}")
         self.betas = tuple(self.betas)
+        if self.reference is not None:
+            reference(self.reference)  # a ValueError naming the known curves
 
     def lr(self, step: int) -> float:
         return lr_at(
