@@ -135,7 +135,7 @@ def _fetch(split: str, timeout: float) -> tuple[list[dict], str]:
 def _check_split(examples: list[dict], split: str, where: str) -> None:
     want = EXPECTED_EXAMPLES.get(split)
     if want is not None and len(examples) != want:
-        raise DataUnavailableError(f"HellaSwag {split} from {where} has {len(examples)} examples, expected {want}: "
+        raise DataUnavailableError(f"HellaSwag {HUB_SPLITS.get(split, split)} from {where} has {len(examples)} examples, expected {want}: "
                                    "an incomplete or changed copy; not used")
 
 
@@ -152,7 +152,7 @@ def load_split(split: str, *, timeout: float = 10.0) -> list[dict]:
     reason = hub.offline_reason(("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     if reason:
         raise DataUnavailableError(
-            f"HellaSwag {split} is downloaded from the hub ({HUB_REPO}) or GitHub ({HELLASWAG_URL.format(split=split)}), "
+            f"HellaSwag {HUB_SPLITS.get(split, split)} is downloaded from the hub ({HUB_REPO}) or GitHub ({HELLASWAG_URL.format(split=split)}), "
             f"but offline mode is set ({reason}). Pass a local .jsonl file in HellaSwag's format instead."
         )
     examples, where = _fetch(split, timeout)
