@@ -1,6 +1,7 @@
 """`torch.compile` where it works, eager where it does not, and one line that says which and why.
 
-Used by the trainer (`course.train`, `TrainConfig.compile`) and lessons 03-04.
+Used by the trainer (`course.train`, `TrainConfig.compile`): lesson 03's runs and
+`python -m course train --compile` (lesson 04's ladder measures compile separately).
 torch.compile turns the model's Python into fused kernels: on a GPU the
 training step gets faster, but it needs a working toolchain, and where one
 is missing it fails in ways a learner cannot read (a C++ compiler error, a
