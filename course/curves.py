@@ -69,6 +69,13 @@ REFERENCES: dict[str, Reference] = {
         seeds=(1337, 1, 2), command=MEASURE.format(name="lesson03-cpu"), machine=MACHINE,
         runs={1337: (2.5600, 2.4093, 2.3298), 1: (2.5453, 2.4257, 2.3523), 2: (2.5421, 2.4317, 2.3530)},
     ),
+    "shakespeare-cpu": Reference(
+        "shakespeare-cpu", "`python -m course train --preset shakespeare-cpu`: its first 500 of 2000 steps",
+        **SHAKESPEARE_CPU, steps=(250, 500), loss=(2.424, 2.278), band=(0.06, 0.09),
+        seeds=(1337, 1, 2), machine=MACHINE,
+        command=MEASURE.format(name="shakespeare-cpu") + " --stop-at 500 (one invocation per seed)",
+        runs={1337: (2.4240, 2.2782), 1: (2.4439, 2.2825), 2: (2.4205, 2.2483)},
+    ),
 }
 
 TOO_HIGH = (

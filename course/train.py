@@ -466,7 +466,7 @@ class _Run:
         self.result.val_bpb.append(out["bpb"])
         bpb = f", val bpb {out['bpb']:.4f}" if out["bpb"] is not None else ""
         self.log(f"step {done}: val loss {out['loss']:.4f}{bpb}")
-        if self.cfg.reference:
+        if self.cfg.reference and done in reference(self.cfg.reference).steps:
             self.note(str(check_run(self.cfg.reference, done, out["loss"], self.model.config, self.cfg)))
 
     def sample(self, done: int) -> None:
