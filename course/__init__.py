@@ -13,6 +13,7 @@ from course.assets import (
     load_tinyshakespeare,
     use_bundled_tiktoken_cache,
 )
+from course.curves import check_loss
 from course.utils import get_device, seed_everything
 from course.yourturn import exercise, your_turn
 
@@ -43,6 +44,7 @@ __all__ = [
     "AssetError",
     "asset_path",
     "check",
+    "check_loss",
     "exercise",
     "get_device",
     "load_tinyshakespeare",

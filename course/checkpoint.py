@@ -94,13 +94,15 @@ def save_checkpoint(
     tokenizer: dict | None = None,
     meta: dict | None = None,
     rng: list | None = None,
+    scaler=None,
 ) -> Path:
     """Write everything a resume needs, atomically (temp file + rename).
 
     `step` is the number of optimizer steps done (the next step to run).
     `train_config`: the run's `TrainConfig` (any dataclass). `tokenizer`: the
     tokenizer's spec, the one place a run records it. `rng`: the RNG states of
-    every process (default: this process's only).
+    every process (default: this process's only). `scaler`: fp16's GradScaler, whose
+    scale a resumed run continues from.
     """
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -115,6 +117,7 @@ def save_checkpoint(
         "history": history or {},
         "tokenizer": tokenizer,
         "meta": meta or {},
+        "scaler": scaler.state_dict() if scaler is not None else None,
         "torch_version": str(torch.__version__),
     }
     path = Path(path)

@@ -13,6 +13,7 @@ import sys
 
 # name -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "setup": ("course.install:main", "create .venv, install the known-good versions, run doctor (no bash needed)"),
     "doctor": ("course.doctor:main", "check this environment (versions, device, bundled data, network)"),
     "train-tokenizer": ("course.commands:train_tokenizer", "train a byte-level BPE tokenizer on text files"),
     "prepare-data": ("course.commands:prepare_data", "tokenize a dataset into training shards"),

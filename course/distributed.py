@@ -310,24 +310,34 @@ def _signal_all(pids, sig) -> None:
             pass
 
 
+SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
+
+
+def _signal_group(p, hard: bool) -> None:
+    """SIGTERM (or SIGKILL) torchrun's process group; on Windows, which has no process groups to
+    signal, terminate (or kill) torchrun itself."""
+    killpg = getattr(os, "killpg", None)
+    if killpg is None:
+        (p.kill if hard else p.terminate)()
+        return
+    try:
+        killpg(p.pid, SIGKILL if hard else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+
+
 def _stop_tree(procs, tag: str, grace: float, say) -> None:
     """SIGTERM each torchrun's process group (torchrun passes it on to its workers), then SIGKILL."""
     for p in procs:
         if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            _signal_group(p, hard=False)
     deadline = time.monotonic() + grace
     for p in procs:
         try:
             p.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             say(f"launch: torchrun (pid {p.pid}) ignored SIGTERM for {grace:.0f} s: SIGKILL")
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _signal_group(p, hard=True)
             p.wait()
     _sweep(tag, grace, say)
 
@@ -345,7 +355,7 @@ def _sweep(tag: str, grace: float, say) -> None:
         left = _proc_pids_with_env(LAUNCH_TAG_ENV, tag)
     if left:
         say(f"launch: SIGKILL to pids {left}")
-        _signal_all(left, signal.SIGKILL)
+        _signal_all(left, SIGKILL)
 
 
 def launch(
@@ -400,6 +410,7 @@ def launch(
     child_env.update({k: str(v) for k, v in (env or {}).items()})
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH")) if p)
     child_env["PYTHONUNBUFFERED"] = "1"
+    child_env.setdefault("PYTHONIOENCODING", "utf-8")  # what the pipe is decoded as, on Windows too
     child_env[LAUNCH_TAG_ENV] = tag
 
     local_nodes = nnodes > 1 and rdzv_endpoint is None
@@ -429,7 +440,7 @@ def launch(
     try:
         for k, cmd in zip(nodes, cmds):
             p = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
+                                 stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace", bufsize=1,
                                  start_new_session=True)  # its own process group: we can signal the tree
             procs.append(p)
             prefix = f"[node {k}] " if len(nodes) > 1 else ""

@@ -2,8 +2,9 @@
 
 It answers the questions that come before any other: which Python and package
 versions are installed, which device lessons will use (CUDA, then Apple MPS,
-then CPU), whether the bundled data and tokenizer tables load, and whether the
-Hugging Face hub can be reached. It exits non-zero, naming what is wrong, when
+then CPU; COURSE_DEVICE overrides), whether that device computes the same
+loss and gradients as the CPU (`course.selfcheck`), whether the bundled data
+and tokenizer tables load, and whether the Hugging Face hub can be reached. It exits non-zero, naming what is wrong, when
 something the course needs is missing; an unreachable network is only reported,
 since every lesson runs offline.
 """
@@ -65,15 +66,43 @@ def check_device(report, problems):
         return
     from course.utils import get_device
 
-    device = get_device()
+    try:
+        device = get_device()
+    except (ValueError, RuntimeError) as e:  # COURSE_DEVICE names a device this machine lacks
+        problems.append(f"{e} (COURSE_DEVICE={os.environ.get('COURSE_DEVICE')!r}; unset it, or set it to cpu)")
+        return
     detail = device
-    if device == "cuda":
+    if device.startswith("cuda"):
         detail += f" ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} GPU(s), CUDA {torch.version.cuda})"
     elif device == "cpu":
         detail += f" ({os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads)"
     report.append(("device", detail))
-    if device == "cuda":
-        report.append(("bf16 autocast", "yes" if torch.cuda.is_bf16_supported() else "no (GPU too old)"))
+    if device.startswith("cuda"):
+        from course.precision import autocast_dtype, cuda_capability, dtype_name
+
+        major, minor = cuda_capability(device)
+        amp = dtype_name(autocast_dtype(device, "auto"))
+        why = "bf16 tensor cores" if amp == "bfloat16" else "no bf16 tensor cores: fp16 with a grad scaler"
+        report.append(("precision", f"--dtype auto: {amp} autocast (compute capability {major}.{minor}: {why})"))
+    else:
+        report.append(("precision", "--dtype auto: float32 (no autocast on CPU/MPS unless --dtype asks)"))
+    check_device_numbers(device, report, problems)
+
+
+def check_device_numbers(device, report, problems):
+    """The self-check: one fixed batch's loss and gradients on `device` against the CPU (course.selfcheck)."""
+    from course.selfcheck import self_check
+
+    try:
+        result = self_check(device)
+    except Exception as e:  # noqa: BLE001 - a device that cannot even run the check is a finding
+        report.append(("device self-check", f"FAILED to run on {device}"))
+        problems.append(f"the device self-check could not run on {device} ({type(e).__name__}: {e}); "
+                        "set COURSE_DEVICE=cpu to use the CPU")
+        return
+    report.append(("device self-check", result.summary() if result.ok else "MISMATCH (see PROBLEMS)"))
+    if not result.ok:
+        problems.append(result.summary())
 
 
 def check_assets(report, problems):

@@ -122,7 +122,7 @@ def grade_student(folder: Path, checks: dict[str, list[str]], args, log: Path) -
             ended = f"the grader's run for this student passed its {budget:g} s bound"
         elif code not in (0, 1):
             ended = f"the grader's pytest ended with exit code {code} (see {log.name})"
-        got = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
+        got = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()] if report.exists() else []
     isolation = next((r["isolation"] for r in got if r.get("isolation")), [])
     seen = {(r["lesson"], r["check"]): r for r in got}
     rows = []
@@ -230,7 +230,7 @@ def main(argv: list[str]) -> int:
     results, todo = {}, []
     for folder in students:
         saved = args.out / "students" / folder.name / "result.json"
-        previous = json.loads(saved.read_text()) if saved.is_file() and not args.force else None
+        previous = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() and not args.force else None
         if previous and [(r["lesson"], r["check"]) for r in previous["rows"]] == \
                 [(n, c) for n in lessons for c in checks[n]]:
             results[folder.name] = previous

@@ -197,7 +197,8 @@ def check(lesson, target="exercises", *, timeout: int = 600) -> CheckResult:
                f"--check-report={report}", f"--check-timeout={min(timeout, 120)}"]
         try:
             env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # no nbval & co: faster start
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                                  timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             result.problem = f"the checks did not finish within {timeout} s (an endless loop?)"
             return result

@@ -8,83 +8,26 @@ only, and pick the ending with the lowest. `acc` uses the total loss of the
 ending, `acc_norm` the mean loss per ending token (build-nanogpt's choice;
 longer endings are not penalized for being long).
 
-The real split is downloaded once from the authors' repository; offline, that
-fails at once with a clear message, and a local file in the same format works.
+The real split comes from the Hugging Face hub, or the authors' GitHub files
+as a fallback (`course.hellaswag_data`: both formats, a checksum, the cache);
+offline, that fails at once with a clear message, and a local file works.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from course import hub
-from course.text import DataUnavailableError
+from course.hellaswag_data import (  # noqa: F401  (the loading API, importable from here as before)
+    HELLASWAG_SPLITS,
+    HELLASWAG_URL,
+    HUB_REPO,
+    load_hellaswag,
+)
 from course.tokenizer import as_tokenizer
-from course.utils import atomic_write_bytes
-
-HELLASWAG_URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_{split}.jsonl"
-HELLASWAG_SPLITS = {"validation": "val", "val": "val", "train": "train"}
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("COURSE_CACHE", Path.home() / ".cache" / "course"))
-
-
-def load_hellaswag(source="validation", *, limit: int | None = None, timeout: float = 10.0) -> list[dict]:
-    """HellaSwag examples: from a jsonl file in the dataset's own format, or the real split.
-
-    source: a path to a .jsonl file (fields ctx, endings, label, ...), or a split
-    name ("validation", "train") of the real dataset, downloaded once from the
-    authors' repository (rowanz/hellaswag, as build-nanogpt does) into
-    ~/.cache/course (or $COURSE_CACHE). Offline, or with HF_HUB_OFFLINE /
-    HF_DATASETS_OFFLINE set, that fails at once with a clear message unless the
-    file is already cached.
-    """
-    path = Path(source)
-    if str(source) in HELLASWAG_SPLITS and not path.is_file():
-        split = HELLASWAG_SPLITS[str(source)]
-        path = _cache_dir() / f"hellaswag_{split}.jsonl"
-        if not path.is_file():
-            url = HELLASWAG_URL.format(split=split)
-            reason = hub.offline_reason(("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-            if reason:
-                raise DataUnavailableError(
-                    f"HellaSwag {split} is downloaded from {url}, but offline mode is set ({reason}). "
-                    "Pass a local .jsonl file in HellaSwag's format instead."
-                )
-            _download(url, path, timeout)
-    if not path.is_file():
-        raise FileNotFoundError(f"no HellaSwag file at {path} (and {str(source)!r} is not a split name: 'validation', 'train')")
-    examples = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    examples.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({e})") from None
-            if limit is not None and len(examples) >= limit:
-                break
-    return examples
-
-
-def _download(url: str, dest: Path, timeout: float) -> None:
-    """Fetch `url` to `dest` atomically; a clear DataUnavailableError when the network fails."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            data = r.read()
-    except (urllib.error.URLError, OSError) as e:
-        raise DataUnavailableError(
-            f"cannot download HellaSwag from {url} ({e}); pass a local .jsonl file in HellaSwag's format instead"
-        ) from None
-    atomic_write_bytes(dest, data)
 
 
 def render_example(example: dict, tokenizer, max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:

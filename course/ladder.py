@@ -72,6 +72,7 @@ from course.ladder_rungs import (  # noqa: F401  (the ladder's vocabulary, one i
     ladder_rungs,
 )
 from course.model import GPT, GPTConfig
+from course.precision import BF16_MIN_CAPABILITY, cuda_capability
 from course.train import (
     accumulate_gradients,
     flops_per_token,
@@ -162,7 +163,8 @@ def applicability(rung: Rung, device, profile: Profile) -> tuple[str, str]:
         if cpu_has_fast_bf16():
             return "run", "this CPU has native bf16 dot products (AVX-512 BF16/AMX), but casts cost time at small sizes"
         return "run", "no native bf16 arithmetic on this CPU: bf16 is converted to fp32 to compute, expect a slowdown"
-    if rung.name == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+    if rung.name == "bf16" and kind == "cuda" and cuda_capability(device) < BF16_MIN_CAPABILITY:
+        # not torch.cuda.is_bf16_supported(): it says yes on a T4, where bf16 is emulated
         return "run", "this GPU has no bf16 tensor cores: bf16 is emulated, expect a slowdown"
     if rung.name == "fused-adamw" and not fused_adamw_available(device):
         return "n/a", f"torch {torch.__version__} has no fused AdamW for {kind}"

@@ -90,3 +90,26 @@ def make_optimizer(
         raise ValueError(f"fused AdamW is not available for {device} in torch {torch.__version__}")
     kwargs = {"fused": True} if fused else {}
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, **kwargs)
+
+
+def clip_and_step(optimizer: torch.optim.Optimizer, params, grad_clip: float | None, *, scaler=None) -> float:
+    """Clip the global gradient norm to `grad_clip` (None or 0: only measure it), step, free the gradients.
+
+    Returns the norm before clipping. With fp16's `scaler` (torch.amp.GradScaler)
+    the gradients are divided by the scale first, so the norm and the clip are
+    those of the true gradients; `scaler.step` then skips the update when a
+    gradient overflowed to inf/nan, and `scaler.update` lowers the scale after
+    such a step (and raises it again after a run of good ones).
+    """
+    params = list(params)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    # with no clipping, an infinite max_norm just measures the norm
+    norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip or float("inf")))
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return norm

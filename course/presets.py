@@ -52,7 +52,7 @@ PRESETS: dict[str, Preset] = {
         model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
         train=dict(batch_size=12, grad_accum_steps=1, max_steps=2000, max_lr=1e-3, min_lr=1e-4,
                    warmup_steps=100, weight_decay=0.1, betas=(0.9, 0.99), eval_interval=250, eval_batches=20,
-                   sample_interval=1000, data_order="random"),
+                   sample_interval=1000, data_order="random", reference="shakespeare-cpu"),
     ),
     "shakespeare-gpu": Preset(
         "nanoGPT's config/train_shakespeare_char.py: a 10.7M model, minutes on one GPU",

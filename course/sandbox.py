@@ -503,9 +503,9 @@ def _fork_worker(req_r, resp_w, log_fd, work, env, cfg) -> _Forked:
         keep = sorted({0, 1, 2, req_r, resp_w})
         for lo, hi in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
             os.closerange(lo + 1, hi)
-        sys.stdin = open(0, closefd=False)
-        sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False, errors="replace")
-        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False, errors="replace")
+        sys.stdin = open(0, encoding="utf-8", closefd=False)
+        sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, encoding="utf-8", closefd=False, errors="replace")
+        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, encoding="utf-8", closefd=False, errors="replace")
         os.chdir(work)
         os.environ.clear()
         os.environ.update(env)

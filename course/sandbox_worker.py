@@ -150,7 +150,7 @@ def _enter_user_namespace(libc) -> None:
         raise OSError(ctypes.get_errno(), "unshare")
     for name, text in (("setgroups", "deny"), ("uid_map", f"{real_uid} {real_uid} 1"),
                        ("gid_map", f"{real_gid} {real_gid} 1")):
-        with open(f"/proc/self/{name}", "w") as f:
+        with open(f"/proc/self/{name}", "w", encoding="utf-8") as f:
             f.write(text)
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare")
@@ -207,7 +207,7 @@ MOUNT_FLAGS = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratim
 
 
 def _mounts():
-    with open("/proc/self/mountinfo") as f:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
         for line in f:
             fields = line.split()
             point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
@@ -225,7 +225,7 @@ def _drop_capabilities(libc) -> None:
 def _address_space() -> int:
     """Bytes of address space this process maps now (what it inherited: Python, torch)."""
     try:
-        with open("/proc/self/status") as f:
+        with open("/proc/self/status", encoding="utf-8") as f:
             return next(int(line.split()[1]) << 10 for line in f if line.startswith("VmSize:"))
     except (OSError, StopIteration):
         return 4 << 30

@@ -54,13 +54,22 @@ from course.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from course.compiling import CompiledStep
+from course.curves import check_run, reference
 from course.distributed import rank_strided
 from course.evaluate import evaluate_loss
 from course.flops import flops_per_token, matmul_params, mfu
 from course.loader import TokenLoader, fixed_batches
-from course.optim import fused_adamw_available, lr_at, make_optimizer, param_groups
+from course.optim import clip_and_step, fused_adamw_available, lr_at, make_optimizer, param_groups
 from course.plots import plot_losses
-from course.precision import autocast, autocast_dtype
+from course.precision import (
+    NonFiniteLoss,
+    autocast,
+    autocast_dtype,
+    dtype_name,
+    grad_scaler,
+    nonfinite_message,
+)
 from course.sample import sample_text
 from course.tokenizer import as_tokenizer
 from course.utils import device_type, get_device
@@ -108,7 +117,8 @@ def _ddp_world(model) -> int:
     return 1
 
 
-def accumulate_gradients(model: nn.Module, micro_batches, *, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+def accumulate_gradients(model: nn.Module, micro_batches, *, amp_dtype: torch.dtype | None = None,
+                         scaler=None) -> torch.Tensor:
     """Forward and backward over micro-batches; gradients add up in `.grad`.
 
     The model returns each micro-batch's *mean* loss over its target tokens.
@@ -129,6 +139,9 @@ def accumulate_gradients(model: nn.Module, micro_batches, *, amp_dtype: torch.dt
     before), and each scale is multiplied by the world size because DDP
     averages the processes' gradients: the result is still the gradient of the
     mean over all N tokens, and the returned loss is that global mean.
+
+    `scaler` (a torch.amp.GradScaler, for fp16) multiplies what is backpropagated
+    by its scale; the returned loss is not scaled.
     """
     micro_batches = list(micro_batches)
     if not micro_batches:
@@ -150,7 +163,8 @@ def accumulate_gradients(model: nn.Module, micro_batches, *, amp_dtype: torch.dt
             with autocast(device, amp_dtype):
                 _, loss = model(x, y)
             scaled = loss * scales[i]
-            (scaled * world).backward()
+            backprop = scaled * world
+            (scaler.scale(backprop) if scaler is not None else backprop).backward()
         loss_sum += scaled.detach().float()
     if world > 1:
         dist.all_reduce(loss_sum)
@@ -195,14 +209,15 @@ class TrainConfig:
     sample_top_k: int | None = 200
     # machine
     device: str | None = None  # None: course.get_device()
-    dtype: str = "auto"  # autocast: "auto" (bf16 on CUDA), "float32", "bfloat16"
-    compile: bool = False  # torch.compile the model
+    dtype: str = "auto"  # autocast: "auto" (bf16 on CUDA >= 8.0, fp16 + grad scaler on older CUDA, fp32 on CPU/MPS), "float32", "bfloat16", "float16"
+    compile: bool = False  # torch.compile the training step (eager, with the reason, where it cannot)
     peak_flops: float | None = None  # hardware peak FLOP/s, for MFU
     seed: int = 1337
     # checkpoints
     checkpoint_path: str | None = None  # where to write checkpoints; None: never
     checkpoint_interval: int = 0  # also every this many steps; 0: only at the end
     progress: bool = True  # tqdm bar and log lines
+    reference: str | None = None  # a reference curve of course.curves to compare val losses with
 
     def __post_init__(self):
         if self.max_steps < 1:
@@ -212,6 +227,8 @@ class TrainConfig:
         if self.data_order not in ("random", "sequential"):
             raise ValueError(f"data_order must be 'random' or 'sequential', got {self.data_order!r}")
         self.betas = tuple(self.betas)
+        if self.reference is not None:
+            reference(self.reference)  # a ValueError naming the known curves
 
     def lr(self, step: int) -> float:
         return lr_at(
@@ -241,6 +258,7 @@ class TrainResult:
     train_seconds: float = 0.0  # time spent in training steps
     wall_seconds: float = 0.0  # everything: evals, samples, checkpoints
     checkpoint: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the run said about itself: compile, loss checks
 
     @property
     def final_val_loss(self) -> float | None:
@@ -346,17 +364,25 @@ class _Run:
             model, lr=cfg.max_lr, weight_decay=cfg.weight_decay, betas=cfg.betas, eps=cfg.eps, fused=cfg.fused
         )
         self.amp_dtype = autocast_dtype(device, cfg.dtype)
+        self.scaler = grad_scaler(device, self.amp_dtype)  # fp16 only
+        if self.amp_dtype is not None:
+            self.log(f"precision: {dtype_name(self.amp_dtype)} autocast" + (" with a grad scaler" if self.scaler else ""))
         self.result = TrainResult()
         self.start = 0
+        self.good_checkpoint = None  # (path, step) of the last checkpoint known to hold finite weights
         if state is not None:
             self._restore(state)
+            self.good_checkpoint = (str(resume), self.start)
             self.log(f"resumed from {resume} at step {self.start}")
-        self.eval_model = self.step_model = torch.compile(model) if cfg.compile else model
+        wrap = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [torch.device(device).index] if device_type(device) == "cuda" else None
-            self.step_model = DistributedDataParallel(self.step_model, device_ids=ids)
+            wrap = lambda m: DistributedDataParallel(m, device_ids=ids)
+        # the step runs compiled where it can; evaluation and samples use `model` (same weights)
+        self.step = CompiledStep(model, device, enabled=cfg.compile, log=self.note, wrap=wrap)
+        self.eval_model = model
         # the global batch: the same whatever the number of processes
         self.tokens_per_step = cfg.batch_size * self.block_size * cfg.grad_accum_steps
         self.train_seconds, self.timed_seconds, self.timed_steps = 0.0, 0.0, 0
@@ -370,10 +396,17 @@ class _Run:
             setattr(self.result, k, list(v))
         self.start = int(state["step"])
         set_rng_state(state["rng"][self.rank])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
     def log(self, msg: str) -> None:
         if self.show:
             tqdm.write(msg)
+
+    def note(self, msg: str) -> None:
+        """Log, and keep in the result: what the run says about itself."""
+        self.result.notes.append(msg)
+        self.log(msg)
 
     def micro_batches(self) -> list:
         """This process's micro-batches of the step: i = rank, rank + W, ... of the step's
@@ -388,19 +421,20 @@ class _Run:
                 self.loader.next_batch()
         return micro
 
-    def step(self, step: int) -> dict:
+    def train_step(self, step: int) -> dict:
         """One optimizer step; records and returns {step, loss, lr, grad_norm, dt}."""
         cfg, t0 = self.cfg, time.perf_counter()
         lr = cfg.lr(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         micro = self.micro_batches()
-        loss = accumulate_gradients(self.step_model, micro, amp_dtype=self.amp_dtype)
-        # with no clipping, an infinite max_norm just measures the norm
-        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or float("inf")))
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_value = float(loss)  # waits for the device: the step is done
+        loss = self.step(lambda m: accumulate_gradients(m, micro, amp_dtype=self.amp_dtype, scaler=self.scaler))
+        loss_value = float(loss)  # waits for the device
+        if not math.isfinite(loss_value):  # stop before the step: the weights stay the last finite ones
+            good, at = self.good_checkpoint or (None, None)
+            raise NonFiniteLoss(nonfinite_message(loss_value, step, lr=lr, dtype=self.amp_dtype,
+                                                  checkpoint=good, checkpoint_step=at))
+        norm = clip_and_step(self.optimizer, self.model.parameters(), cfg.grad_clip, scaler=self.scaler)
         dt = time.perf_counter() - t0
         self.train_seconds += dt
         if step > self.start:  # the first step pays for warm-up (and compilation)
@@ -411,11 +445,6 @@ class _Run:
         r.losses.append(loss_value)
         r.lrs.append(lr)
         r.grad_norms.append(norm)
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(
-                f"loss became {loss_value} at step {step} (lr {lr:.3g}): try a lower max_lr "
-                "(a nan also means every target of the step was -1)"
-            )
         return {"step": step, "loss": loss_value, "lr": lr, "grad_norm": norm, "dt": dt}
 
     def between_steps(self, done: int, last: bool) -> None:
@@ -437,6 +466,8 @@ class _Run:
         self.result.val_bpb.append(out["bpb"])
         bpb = f", val bpb {out['bpb']:.4f}" if out["bpb"] is not None else ""
         self.log(f"step {done}: val loss {out['loss']:.4f}{bpb}")
+        if self.cfg.reference and done in reference(self.cfg.reference).steps:
+            self.note(str(check_run(self.cfg.reference, done, out["loss"], self.model.config, self.cfg)))
 
     def sample(self, done: int) -> None:
         if self.tok is None or not hasattr(self.model, "generate") or self.rank != 0:
@@ -461,8 +492,10 @@ class _Run:
                 self.cfg.checkpoint_path, model=self.model, optimizer=self.optimizer, step=done,
                 train_config=self.cfg, loader=self.loader, history=self.result.history(),
                 tokenizer=self.tok.spec if self.tok is not None else None, meta=self.meta, rng=rng,
+                scaler=self.scaler,
             )
             self.result.checkpoint = str(path)
+        self.good_checkpoint = (self.cfg.checkpoint_path, done)
         if self.world > 1:  # every rank returns with the file on disk (a resume in the same job reads it)
             import torch.distributed as dist
 
@@ -541,7 +574,7 @@ def train(
     bar = tqdm(total=cfg.max_steps, initial=run.start, desc="training", disable=not run.show, dynamic_ncols=True)
     try:
         for step in range(run.start, end):
-            info = run.step(step)
+            info = run.train_step(step)
             done = step + 1
             bar.update(1)
             if run.show and (done % max(1, cfg.log_interval) == 0 or done == end):

@@ -184,11 +184,14 @@ def test_hellaswag_offline_fails_fast(monkeypatch, tmp_path):
     def no_network(url, timeout):
         raise urllib.error.URLError("Name or service not known")
 
+    from course import hellaswag_data
+
+    monkeypatch.setattr(hellaswag_data, "_hub_records", lambda split: no_network(None, None))
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     with pytest.raises(DataUnavailableError, match="cannot download HellaSwag"):
         load_hellaswag("validation")
     # once cached, the split loads offline
-    (tmp_path / "hellaswag_val.jsonl").write_text(FIXTURE.read_text())
+    (tmp_path / "hellaswag_val.jsonl").write_text(FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
     assert len(load_hellaswag("validation", limit=2)) == 2
     with pytest.raises(FileNotFoundError, match="not a split name"):
         load_hellaswag(tmp_path / "missing.jsonl")

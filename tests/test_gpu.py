@@ -92,3 +92,15 @@ def test_every_ladder_rung_runs_on_the_device(device):
     assert all(status[n]["status"] == "ok" for n in CORE_NAMES if n != "fused-adamw" or fused_adamw_available(device))
     if device == "cuda":
         assert status["cudnn-attention"]["status"] in ("ok", "n/a")
+
+
+def test_device_self_check_agrees_with_the_cpu_in_autos_precision(device):
+    """The doctor's self-check on the GPU in the precision --dtype auto picks for it (bf16 from compute
+    capability 8.0, fp16 before): the loss and gradients agree with the CPU's within its tolerance."""
+    from course.precision import autocast_dtype, dtype_name
+    from course.selfcheck import self_check
+
+    result = self_check(device)
+    assert result.dtype == dtype_name(autocast_dtype(device, "auto"))
+    assert result.ok, result.summary()
+    assert self_check(device, dtype="float32").ok  # and in fp32 (TF32 matmuls included)

@@ -140,7 +140,10 @@ def count_chunks(text, pattern, num_proc=None):
             jobs.append((group, pattern))
         import multiprocessing as mp
 
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        # fork is fastest where it is safe (Linux); spawn where it is the default (macOS, Windows) or
+        # where the program chose it (then its workers re-import this module, which must work)
+        chosen = mp.get_start_method(allow_none=True)
+        method = "spawn" if chosen == "spawn" or not sys.platform.startswith("linux") else "fork"
         counts = Counter()
         with mp.get_context(method).Pool(min(num_proc, len(jobs))) as pool:
             for part in pool.imap_unordered(_count_pieces, jobs):

@@ -1,0 +1,119 @@
+"""Compile that falls back: each missing capability and a failing first step give eager, with a reason."""
+
+import importlib.util
+import shutil
+
+import numpy as np
+import torch
+
+from course import compiling
+from course.compiling import CompiledStep, why_not_compile
+from course.data import CharTokenizer
+from course.model import GPT, GPTConfig
+from course.train import TrainConfig, accumulate_gradients, train
+
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=1, n_head=2, n_embd=16))
+
+
+def ids():
+    tok = CharTokenizer.from_text(TEXT)
+    return np.asarray(tok.encode(TEXT), dtype=np.uint16)
+
+
+def test_windows_and_mps_run_eagerly():
+    assert "Windows" in why_not_compile("cuda", platform="win32")
+    assert "MPS" in why_not_compile("mps", platform="darwin")
+
+
+def test_cuda_without_triton(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real(name, *a))
+    assert "triton" in why_not_compile("cuda", platform="linux")
+
+
+def test_cpu_without_a_cxx_compiler(monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "C++ compiler" in why_not_compile("cpu", platform="linux")
+    monkeypatch.setenv("CXX", "/opt/my/g++")
+    monkeypatch.setattr(shutil, "which", lambda name: name if name == "/opt/my/g++" else None)
+    assert why_not_compile("cpu", platform="linux") is None
+
+
+def test_a_missing_capability_means_eager_with_one_line(monkeypatch):
+    lines = []
+    model = tiny_model()
+    step = CompiledStep(model, "mps", log=lines.append, compile_fn=lambda m: 1 / 0)
+    assert step.model is model and not step.compiled
+    assert lines == ["compile: running eagerly (torch.compile's MPS backend is experimental)"]
+    assert CompiledStep(model, "cpu", enabled=False, log=lines.append).model is model
+    assert len(lines) == 1  # not asked for: nothing to say
+
+
+class Broken(torch.nn.Module):
+    """What a compiled module whose compilation fails at the first call looks like."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kw):
+        raise RuntimeError("backend compiler failed\nC++ compile error: long story")
+
+
+def test_failure_at_the_first_step_falls_back_to_eager_and_repeats_it(monkeypatch):
+    monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
+    lines = []
+    model = tiny_model()
+    step = CompiledStep(model, "cpu", log=lines.append, compile_fn=Broken)
+    assert step.compiled
+    x = torch.randint(0, 40, (2, 16))
+    batch = [(x, x)]
+    loss = step(lambda m: accumulate_gradients(m, batch))
+    assert not step.compiled and step.model is model
+    assert lines == ["compile: running eagerly (the first compiled step failed: RuntimeError: backend compiler failed)"]
+    reference = tiny_model()
+    assert float(loss) == float(accumulate_gradients(reference, batch))
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(a.grad, b.grad)
+
+
+class Counting(torch.nn.Module):
+    """A stand-in compiled module: runs the model, and counts the calls made with and without grad."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.calls = {"train": 0, "no_grad": 0}
+
+    def forward(self, *args, **kw):
+        self.calls["train" if torch.is_grad_enabled() else "no_grad"] += 1
+        return self.model(*args, **kw)
+
+
+def test_trainer_falls_back_and_matches_an_eager_run(monkeypatch):
+    monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
+    monkeypatch.setattr(torch, "compile", Broken)
+    cfg = dict(max_steps=4, batch_size=2, warmup_steps=1, eval_interval=2, eval_batches=2, progress=False,
+               device="cpu")
+    compiled = train(tiny_model(), ids(), ids(), TrainConfig(**cfg, compile=True))
+    eager = train(tiny_model(), ids(), ids(), TrainConfig(**cfg))
+    assert compiled.losses == eager.losses and compiled.val_losses == eager.val_losses
+    assert compiled.notes == ["compile: running eagerly (the first compiled step failed: "
+                              "RuntimeError: backend compiler failed)"]
+
+
+def test_trainer_steps_compiled_but_evaluates_the_plain_module(monkeypatch):
+    made = []
+    monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
+    monkeypatch.setattr(torch, "compile", lambda m: made.append(Counting(m)) or made[-1])
+    model = tiny_model()
+    result = train(model, ids(), ids(), TrainConfig(max_steps=3, batch_size=2, warmup_steps=1, eval_interval=1,
+                                                    eval_batches=2, progress=False, device="cpu", compile=True))
+    assert len(made) == 1 and made[0].calls == {"train": 3, "no_grad": 0}
+    assert len(result.val_losses) == 3 and result.notes == []

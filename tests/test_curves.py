@@ -1,0 +1,87 @@
+"""Reference loss curves: course.check_loss and the trainer's log say inside the band, or what usually causes a miss."""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import course
+from course import curves
+from course.data import CharTokenizer
+from course.model import GPT, GPTConfig
+from course.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
+
+
+def test_check_loss_inside_above_below_and_between_steps():
+    ok = course.check_loss("lesson03-cpu", step=300, loss=2.36)
+    assert ok.ok is True and "within the expected band" in str(ok) and "2.352" in str(ok)
+    high = course.check_loss("lesson03-cpu", step=300, loss=2.9)
+    assert high.ok is False and "outside the expected band (above it)" in str(high)
+    assert "learning rate" in str(high) and "COURSE_DEVICE=cpu" in str(high) and "--dtype float32" in str(high)
+    low = course.check_loss("lesson03-cpu", step=100, loss=1.2)
+    assert low.ok is False and "below it" in str(low) and "validation text" in str(low)
+    assert course.check_loss("lesson03-cpu", step=300, loss=math.nan).ok is False
+    between = course.check_loss("lesson03-cpu", step=150, loss=2.5)
+    assert between.ok is None and "100, 200, 300" in str(between)
+    with pytest.raises(ValueError, match="no reference curve 'lesson99'.*lesson03-cpu"):
+        course.check_loss("lesson99", 1, 1.0)
+
+
+def test_every_reference_is_measured_and_its_band_holds_every_seed():
+    for ref in curves.REFERENCES.values():
+        assert len(ref.steps) == len(ref.loss) == len(ref.band) and len(ref.seeds) >= 3
+        assert "tools/reference_curves.py" in ref.command and "no GPU" in ref.machine
+        assert set(ref.runs) == set(ref.seeds)
+        for seed, losses in ref.runs.items():
+            for step, loss in zip(ref.steps, losses):
+                assert curves.check_loss(ref.name, step, loss).ok, (ref.name, seed, step)
+
+
+def test_lesson03s_committed_run_is_within_its_reference():
+    """The val losses notebook 03 printed (its own run, its own threads) against the reference."""
+    nb = json.loads((ROOT / "notebooks" / "03_gpt2_architecture.ipynb").read_text(encoding="utf-8"))
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+    printed = {int(s): float(v) for s, v in re.findall(r"step\s+(\d+): val loss ([\d.]+) nats/char", text)}
+    assert set(printed) == {100, 200, 300}
+    for step, loss in printed.items():
+        assert course.check_loss("lesson03-cpu", step, loss).ok, (step, loss)
+
+
+def _tiny_run(monkeypatch, ref_loss, band, **train_overrides):
+    recipe = dict(model=dict(n_layer=1, n_embd=16), train=dict(max_steps=2, batch_size=2))
+    tok = CharTokenizer.from_text(TEXT)
+    ref_loss = math.log(tok.vocab_size) if ref_loss is None else ref_loss
+    monkeypatch.setitem(curves.REFERENCES, "tiny", curves.Reference(
+        "tiny", "a test recipe", **recipe, steps=(1, 2), loss=(ref_loss, ref_loss), band=(band, band),
+        seeds=(0,), command="-", machine="-"))
+    ids = np.asarray(tok.encode(TEXT), dtype=np.uint16)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    cfg = TrainConfig(**{**recipe["train"], **train_overrides}, warmup_steps=1, eval_interval=1, eval_batches=2,
+                      progress=False, device="cpu", reference="tiny")
+    return train(model, ids, ids, cfg)
+
+
+def test_the_trainer_logs_the_comparison_at_each_evaluation(monkeypatch):
+    # two steps barely move a fresh model off uniform guessing, whose loss is ln(vocab): an independent expectation
+    result = _tiny_run(monkeypatch, ref_loss=None, band=0.5)
+    assert len(result.notes) == 2 and all("within the expected band" in n for n in result.notes), result.notes
+    result = _tiny_run(monkeypatch, ref_loss=1.0, band=0.1)
+    assert all("outside the expected band (above it)" in n for n in result.notes), result.notes
+
+
+def test_a_different_recipe_is_not_compared(monkeypatch):
+    result = _tiny_run(monkeypatch, ref_loss=3.0, band=0.5, batch_size=3)
+    assert result.notes[0] == "tiny: not compared, this run's recipe differs: batch_size=3 (reference 2)"
+
+
+def test_an_unknown_reference_is_refused_before_the_run():
+    with pytest.raises(ValueError, match="no reference curve 'nope'"):
+        TrainConfig(reference="nope")
