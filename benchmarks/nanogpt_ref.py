@@ -9,9 +9,9 @@ have a macbook"):
       --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128
       --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0
 
-It shares no code with `course` (only the text file, through
-`course.load_tinyshakespeare`), so that `bench_train_cpu.py` compares the
-course's trainer with what nanoGPT does, step for step:
+It imports nothing from `course` (the benchmark hands `prepare` the text of
+tinyshakespeare), so that `bench_train_cpu.py` compares the course's trainer
+with what nanoGPT does, step for step:
 
 - data: characters sorted, 90/10 split, written as uint16 `train.bin`/`val.bin`;
   every batch opens the file again as a `np.memmap` and stacks B random windows
