@@ -248,7 +248,8 @@ def _new_run(args, ckpt: Path):
     source = args.data or preset.data
     if source is None:
         raise CommandError(f"preset {args.preset!r} needs --data: a directory made by prepare-data")
-    model_over = {**preset.model, **given_model}
+    own = {f.name for f in dataclasses.fields(config_cls)}  # e.g. a GPT preset's gelu is no Llama field
+    model_over = {**{k: v for k, v in preset.model.items() if k in own}, **given_model}
     train_over = {**preset.train, **given_train}
     train_over.setdefault("data_order", "random" if source == CHAR_DATA else "sequential")
     train_over["device"] = train_over.get("device") or get_device()
