@@ -276,6 +276,26 @@ def training_step(model, optimizer, micro_batches, amp_dtype) -> torch.Tensor:
     return loss
 
 
+def train_step(model, optimizer, micro_batches, *, amp_dtype=None, max_norm: float = 1.0) -> tuple[float, float]:
+    """One optimizer step as lesson 04 teaches it (and exercises/ex04.py asks for): (loss, grad norm).
+
+    Clean gradients; every micro-batch's forward under autocast and its backward
+    outside it, each loss scaled by its share of the step's targets
+    (`course.train.accumulate_gradients`); the global gradient norm clipped to
+    `max_norm` (its value before clipping is returned); the optimizer's step;
+    gradients cleared. The mean loss over all the step's targets comes back as a float.
+    """
+    micro_batches = list(micro_batches)
+    if micro_batches and not any(bool((y != -1).any()) for _, y in micro_batches):
+        raise ValueError("no targets to learn from: every target of the step is -1")
+    optimizer.zero_grad(set_to_none=True)
+    loss = accumulate_gradients(model, micro_batches, amp_dtype=amp_dtype)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss), float(norm)
+
+
 def step_counts(profile: Profile, accum: int, steps: int | None = None, warmup: int | None = None) -> tuple[int, int]:
     """(warmup, timed) optimizer steps: fewer when one step accumulates many micro-batches."""
     steps = profile.steps if steps is None else steps
@@ -323,12 +343,9 @@ def measure_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
     }
 
 
-def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
-                 row_limit: int = 15, seed: int = 1337) -> str:
-    """A torch.profiler table of the top kernels (by self device time) of a few steps of one rung.
-
-    This is the "why" beside a number: which kernels a slow rung spends its time in.
-    """
+def profile_events(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
+                   seed: int = 1337):
+    """torch.profiler's per-op averages (`key_averages()`) over a few steps of one rung, after warm-up steps."""
     accum = settings.grad_accum(profile.seq_len)
     amp_dtype = getattr(torch, settings.autocast_dtype) if settings.autocast_dtype else None
     batches = DeviceBatches(tokens, settings.micro_batch, profile.seq_len, device)
@@ -341,8 +358,18 @@ def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
             for _ in range(steps):
                 training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
             synchronize(device)
-    sort_by = "self_cuda_time_total" if on_cuda else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=sort_by, row_limit=row_limit)
+    return prof.key_averages()
+
+
+def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
+                 row_limit: int = 15, seed: int = 1337) -> str:
+    """A torch.profiler table of the top ops (by self device time) of a few steps of one rung.
+
+    This is the "why" beside a number: which kernels a slow rung spends its time in.
+    """
+    events = profile_events(settings, profile, device, tokens, steps=steps, warmup=warmup, seed=seed)
+    sort_by = "self_cuda_time_total" if device_type(device) == "cuda" else "self_cpu_time_total"
+    return events.table(sort_by=sort_by, row_limit=row_limit)
 
 
 # ----------------------------------------------------------------------------- the ladder

@@ -50,9 +50,14 @@ def step_spread(row: dict) -> tuple[float, float]:
 
 
 def clearly_different(a: dict, b: dict) -> bool:
-    """Whether two measured rungs' middle halves of step times do not overlap: more than the noise."""
+    """Whether two measured rungs' middle halves of time per token do not overlap: more than the noise.
+
+    Per token, not per step, so a rung that accumulates several micro-batches per
+    step compares fairly with one that does not.
+    """
     (a1, a3), (b1, b3) = step_spread(a), step_spread(b)
-    return a3 < b1 or b3 < a1
+    ta, tb = a["tokens_per_step"], b["tokens_per_step"]
+    return a3 / ta < b1 / tb or b3 / tb < a1 / ta
 
 
 def format_row(row: dict) -> str:

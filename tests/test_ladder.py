@@ -493,3 +493,19 @@ def test_cli_writes_the_record(tmp_path, capsys):
 def test_cli_rejects_unknown_rungs(capsys):
     assert ladder_cli.main(["--profile", "test", "--device", "cpu", "--rungs", "nope", "--no-save"]) == 2
     assert "unknown rung" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- spread and noise
+
+
+def test_step_spread_is_the_quartiles_and_differences_are_judged_per_token():
+    row = {"step_ms": [5.0, 1.0, 4.0, 2.0, 3.0], "tokens_per_step": 100}
+    assert ladder_records.step_spread(row) == (2.0, 4.0)  # the 2nd and 4th of five sorted values
+    assert ladder_records.step_spread({"step_ms": [3.0, 1.0]}) == (1.0, 3.0)
+    slower = {"step_ms": [4.5, 5.0, 6.0], "tokens_per_step": 100}  # middle half 4.75-5.5 ms
+    assert ladder_records.clearly_different(row, slower) and ladder_records.clearly_different(slower, row)
+    overlapping = {"step_ms": [3.5, 4.5, 5.0], "tokens_per_step": 100}  # 4.0-4.75 touches 2-4
+    assert not ladder_records.clearly_different(row, overlapping)
+    # twice the tokens per step in twice the time: the same speed per token
+    accumulating = {"step_ms": [2 * t for t in row["step_ms"]], "tokens_per_step": 200}
+    assert not ladder_records.clearly_different(row, accumulating)
