@@ -1,6 +1,6 @@
 """The speedup ladder: GPT-2 training made fast one change at a time, each change measured.
 
-    python -m course ladder                      # CPU: a tiny GPT-2, a couple of minutes
+    python -m course ladder                      # CPU: a small character-level GPT, a few minutes
     python -m course ladder --profile gpt2       # a GPU: GPT-2 124M, B=16, T=1024
     python -m course ladder --list               # the rungs and what each one changes
 
@@ -343,6 +343,27 @@ def measure_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
     }
 
 
+@contextlib.contextmanager
+def _quiet_profiler_start(on_cuda: bool):
+    """Send the C++ lines a CUDA build of torch prints when the profiler starts and stops on a machine
+    without a GPU ("profiler_start", "gpuGetDeviceCount failed") to /dev/null; Python errors still raise."""
+    if on_cuda:
+        yield
+        return
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def profile_events(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
                    seed: int = 1337):
     """torch.profiler's per-op averages (`key_averages()`) over a few steps of one rung, after warm-up steps."""
@@ -354,7 +375,7 @@ def profile_events(settings: RungSettings, profile: Profile, device, tokens, *, 
     with rung_setup(settings, profile, device, seed) as (model, optimizer):
         for _ in range(warmup):  # compiles happen here, outside the profile
             training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
-        with torch.profiler.profile(activities=activities) as prof:
+        with _quiet_profiler_start(on_cuda), torch.profiler.profile(activities=activities) as prof:
             for _ in range(steps):
                 training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
             synchronize(device)
