@@ -82,12 +82,32 @@ def _batch(seed, rows=8):
     return torch.randint(0, VOCAB, (rows, 8)), torch.randint(0, VOCAB, (rows, 8))
 
 
+class _StaleGrads(torch.nn.Module):
+    """The model with leftover gradients (from an earlier step, an evaluation...) in every `.grad`.
+
+    Pickling drops `.grad`, so the leftovers are put back when the model is unpickled in the sandbox."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self._fill()
+
+    def _fill(self):
+        for p in self.parameters():
+            p.grad = torch.full_like(p, 0.5)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._fill()
+
+    def forward(self, x, y):
+        return self.inner(x, y)
+
+
 def _check_step(ex, x, y, micro, what, max_norm=1e9, stale=False):
     want_loss, want_norm, want_params = _big_batch_step(x, y, max_norm)
-    model = _model()
-    if stale:  # leftovers from an earlier step or an evaluation: the step must not add onto them
-        for p in model.parameters():
-            p.grad = torch.full_like(p, 0.5)
+    # leftovers from an earlier step or an evaluation: the step must not add onto them
+    model = _StaleGrads(_model()) if stale else _model()
     out = ex.train_step(model, _sgd(model), micro, max_norm=max_norm)
     assert isinstance(out, tuple) and len(out) == 2, f"return (loss, grad_norm), got {out!r}"
     loss, norm = out
