@@ -1,6 +1,6 @@
 """The speedup ladder: GPT-2 training made fast one change at a time, each change measured.
 
-    python -m course ladder                      # CPU: a tiny GPT-2, a couple of minutes
+    python -m course ladder                      # CPU: a small character-level GPT, a few minutes
     python -m course ladder --profile gpt2       # a GPU: GPT-2 124M, B=16, T=1024
     python -m course ladder --list               # the rungs and what each one changes
 
@@ -86,6 +86,8 @@ from course.utils import device_type, get_device, seed_everything
 
 
 def model_config(profile: Profile, settings: RungSettings) -> GPTConfig:
+    if settings.vocab_size < profile.vocab_size:
+        raise ValueError(f"vocab_size {settings.vocab_size} cannot hold the profile's {profile.vocab_size} tokens")
     return GPTConfig.from_preset(
         profile.preset,
         **{**profile.model_overrides, "block_size": profile.seq_len},
@@ -98,8 +100,8 @@ def model_flops(profile: Profile) -> tuple[int, int]:
     """(N, training FLOPs per token) of the baseline model, used for every rung's MFU.
 
     N counts the parameters without the position embedding (a lookup, not a
-    matmul), as nanoGPT does, at GPT-2's 50257-token vocabulary: the padding
-    rows of rung 6 are not useful work, so they earn no MFU. The model is
+    matmul), as nanoGPT does, at the profile's own vocabulary (GPT-2: 50257):
+    the padding rows of rung 6 are not useful work, so they earn no MFU. The model is
     built on the meta device: shapes only, no memory, no initialisation.
     """
     config = model_config(profile, profile.base_settings())
@@ -123,6 +125,26 @@ def gpt2_tokens() -> torch.Tensor:
     use_bundled_tiktoken_cache()  # works offline
     ids = tiktoken.get_encoding("gpt2").encode_ordinary(load_tinyshakespeare())
     return torch.from_numpy(np.asarray(ids, dtype=np.int64))
+
+
+@functools.cache
+def char_tokens() -> torch.Tensor:
+    """tinyshakespeare as character ids (nanoGPT's shakespeare_char), a 1-D int64 tensor."""
+    import numpy as np
+
+    from course.assets import load_tinyshakespeare
+    from course.tokenizer.char import CharTokenizer
+
+    text = load_tinyshakespeare()
+    return torch.from_numpy(np.asarray(CharTokenizer.from_text(text).encode(text), dtype=np.int64))
+
+
+def profile_tokens(profile: Profile) -> torch.Tensor:
+    """The token ids a profile trains on; their vocabulary is checked against the profile's."""
+    tokens = char_tokens() if profile.tokens == "char" else gpt2_tokens()
+    if int(tokens.max()) >= profile.vocab_size:
+        raise ValueError(f"profile {profile.name}: token id {int(tokens.max())} >= vocab {profile.vocab_size}")
+    return tokens
 
 
 class DeviceBatches:
@@ -177,6 +199,18 @@ def applicability(rung: Rung, device, profile: Profile) -> tuple[str, str]:
     if rung.name == "max-autotune" and profile.compile_backend != "inductor":
         return "n/a", f"max-autotune is an Inductor mode; this profile compiles with {profile.compile_backend}"
     return "run", ""
+
+
+def not_kept_reason(rung: Rung, device) -> str:
+    """Why a core rung is measured but not built on here ('' when it is kept, as core rungs normally are).
+
+    bf16 autocast on a CPU without bf16 instructions converts every matmul's
+    inputs to fp32 and back: many times slower, and then every rung above it
+    would measure that emulation instead of its own change.
+    """
+    if rung.name == "bf16" and device_type(device) == "cpu" and not cpu_has_fast_bf16():
+        return "not kept: without native bf16 the rungs above it run in fp32"
+    return ""
 
 
 # ----------------------------------------------------------------------------- one rung
@@ -244,6 +278,26 @@ def training_step(model, optimizer, micro_batches, amp_dtype) -> torch.Tensor:
     return loss
 
 
+def train_step(model, optimizer, micro_batches, *, amp_dtype=None, max_norm: float = 1.0) -> tuple[float, float]:
+    """One optimizer step as lesson 04 teaches it (and exercises/ex04.py asks for): (loss, grad norm).
+
+    Clean gradients; every micro-batch's forward under autocast and its backward
+    outside it, each loss scaled by its share of the step's targets
+    (`course.train.accumulate_gradients`); the global gradient norm clipped to
+    `max_norm` (its value before clipping is returned); the optimizer's step;
+    gradients cleared. The mean loss over all the step's targets comes back as a float.
+    """
+    micro_batches = list(micro_batches)
+    if micro_batches and not any(bool((y != -1).any()) for _, y in micro_batches):
+        raise ValueError("no targets to learn from: every target of the step is -1")
+    optimizer.zero_grad(set_to_none=True)
+    loss = accumulate_gradients(model, micro_batches, amp_dtype=amp_dtype)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss), float(norm)
+
+
 def step_counts(profile: Profile, accum: int, steps: int | None = None, warmup: int | None = None) -> tuple[int, int]:
     """(warmup, timed) optimizer steps: fewer when one step accumulates many micro-batches."""
     steps = profile.steps if steps is None else steps
@@ -291,12 +345,30 @@ def measure_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
     }
 
 
-def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
-                 row_limit: int = 15, seed: int = 1337) -> str:
-    """A torch.profiler table of the top kernels (by self device time) of a few steps of one rung.
+@contextlib.contextmanager
+def _quiet_profiler_start(on_cuda: bool):
+    """Send the C++ lines a CUDA build of torch prints when the profiler starts and stops on a machine
+    without a GPU ("profiler_start", "gpuGetDeviceCount failed") to /dev/null; Python errors still raise."""
+    if on_cuda:
+        yield
+        return
+    import os
+    import sys
 
-    This is the "why" beside a number: which kernels a slow rung spends its time in.
-    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def profile_events(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
+                   seed: int = 1337):
+    """torch.profiler's per-op averages (`key_averages()`) over a few steps of one rung, after warm-up steps."""
     accum = settings.grad_accum(profile.seq_len)
     amp_dtype = getattr(torch, settings.autocast_dtype) if settings.autocast_dtype else None
     batches = DeviceBatches(tokens, settings.micro_batch, profile.seq_len, device)
@@ -305,12 +377,22 @@ def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
     with rung_setup(settings, profile, device, seed) as (model, optimizer):
         for _ in range(warmup):  # compiles happen here, outside the profile
             training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
-        with torch.profiler.profile(activities=activities) as prof:
+        with _quiet_profiler_start(on_cuda), torch.profiler.profile(activities=activities) as prof:
             for _ in range(steps):
                 training_step(model, optimizer, [batches.next() for _ in range(accum)], amp_dtype).item()
             synchronize(device)
-    sort_by = "self_cuda_time_total" if on_cuda else "self_cpu_time_total"
-    return prof.key_averages().table(sort_by=sort_by, row_limit=row_limit)
+    return prof.key_averages()
+
+
+def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, steps: int = 2, warmup: int = 1,
+                 row_limit: int = 15, seed: int = 1337) -> str:
+    """A torch.profiler table of the top ops (by self device time) of a few steps of one rung.
+
+    This is the "why" beside a number: which kernels a slow rung spends its time in.
+    """
+    events = profile_events(settings, profile, device, tokens, steps=steps, warmup=warmup, seed=seed)
+    sort_by = "self_cuda_time_total" if device_type(device) == "cuda" else "self_cpu_time_total"
+    return events.table(sort_by=sort_by, row_limit=row_limit)
 
 
 # ----------------------------------------------------------------------------- the ladder
@@ -318,27 +400,40 @@ def profile_rung(settings: RungSettings, profile: Profile, device, tokens, *, st
 
 @dataclass
 class Climb:
-    """Where the ladder stands: the baseline's speed, the previous core rung's, and the best kept so far.
+    """Where the ladder stands: the baseline's speed, the last core rung kept, and the best kept so far.
 
-    Core rungs follow the fixed chain; a beyond rung applies its change to the
-    best configuration kept so far, and is compared with it.
+    A core rung applies its change to the last core rung kept (normally the
+    previous one); a beyond rung applies its change to the best configuration
+    kept so far, and is compared with it.
     """
 
-    chain: list[RungSettings]
+    base: RungSettings
     baseline_tps: float | None = None
-    prev_tps: float | None = None
+    core_settings: RungSettings | None = None
+    core_name: str | None = None
+    core_tps: float | None = None
     best_name: str | None = None
     best_settings: RungSettings | None = None
     best_tps: float | None = None
 
-    def plan(self, index: int, rung: Rung) -> tuple[RungSettings, str | None, float | None]:
-        """(settings, parent rung, tokens/s to compare with) for rung number `index`."""
+    def plan(self, rung: Rung) -> tuple[RungSettings, str | None, float | None]:
+        """(settings, parent rung, tokens/s to compare with) for `rung`."""
         if rung.beyond:
-            start = self.best_settings if self.best_settings is not None else self.chain[-1]
-            return rung.apply(start), self.best_name or CORE_NAMES[-1], self.best_tps
-        return self.chain[index - 1], (CORE_NAMES[index - 2] if index > 1 else None), self.prev_tps
+            start = self.best_settings if self.best_settings is not None else self.core_settings
+            return rung.apply(start), self.best_name or self.core_name, self.best_tps
+        if self.core_settings is None:
+            return rung.apply(self.base), None, None
+        return rung.apply(self.core_settings), self.core_name, self.core_tps
 
-    def account(self, row: dict, rung: Rung, compare_tps: float | None, keep_margin: float) -> None:
+    def advance(self, rung: Rung, settings: RungSettings, row: dict | None) -> None:
+        """A core rung is done: the next one builds on it unless it was measured and not kept."""
+        if row is not None and row["status"] == "ok" and not row["kept"]:
+            return
+        self.core_settings, self.core_name = settings, rung.name
+        self.core_tps = row.get("tokens_per_sec") if row is not None and row["status"] == "ok" else None
+
+    def account(self, row: dict, rung: Rung, compare_tps: float | None, keep_margin: float,
+                drop: str = "") -> None:
         """Fill a measured row's speedups and whether it is kept; move the climb on."""
         tps = row["tokens_per_sec"]
         if rung.name == CORE_NAMES[0]:
@@ -347,7 +442,8 @@ class Climb:
         row["speedup_vs_previous"] = tps / compare_tps if compare_tps else None
         notes = [row["note"]]
         if not rung.beyond:
-            row["kept"] = True  # core rungs stay, whatever they measure
+            row["kept"] = not drop  # core rungs stay, unless this machine cannot run them natively
+            notes.append(drop)
         else:
             row["kept"] = self.best_tps is None or tps >= self.best_tps * (1 + keep_margin)
             if not row["kept"]:
@@ -380,7 +476,7 @@ def new_record(profile: Profile, device, *, peak_tflops, steps, warmup, seed, ke
         "model": {**model_config(profile, profile.base_settings()).to_dict(), "n_params": n_params,
                   "flops_per_token": fpt,
                   "flops_note": "6N + 12*L*d*T per token, N = parameters without the position embedding, "
-                                "vocab 50257 for every rung (padding rows are not useful work)"},
+                                f"vocab {profile.vocab_size} for every rung (padding rows are not useful work)"},
         "hardware": hardware,
         "software": software_info(),
         "settings": {"steps": profile.steps if steps is None else steps,
@@ -441,10 +537,12 @@ def run_ladder(
     hw = record["hardware"]
     log(f"ladder on {hw['device_name']} ({device}), torch {torch.__version__}; {profile.label()}; "
         f"MFU peak: {hw['peak_source']}")
-    climb, interrupted = Climb(core_settings(profile)), False
+    climb, interrupted = Climb(profile.base_settings()), False
     for index, rung in enumerate(ladder_rungs(profile), start=1):
-        settings, parent, compare_tps = climb.plan(index, rung)
+        settings, parent, compare_tps = climb.plan(rung)
         if rung.name not in wanted:
+            if not rung.beyond:
+                climb.advance(rung, settings, None)
             continue
         status, note = applicability(rung, device, profile)
         if status == "run" and time_limit is not None and clock() - start > time_limit:
@@ -454,7 +552,7 @@ def run_ladder(
             if progress:
                 log(f"   rung {index} ({rung.name}) running...")
             try:
-                row.update(measure_rung(settings, profile, device, gpt2_tokens(), steps=steps, warmup=warmup,
+                row.update(measure_rung(settings, profile, device, profile_tokens(profile), steps=steps, warmup=warmup,
                                         seed=seed), status="ok")
             except LadderInterrupted:
                 row.update(status="interrupted", note="stopped by a signal (time limit) during this rung")
@@ -464,9 +562,9 @@ def run_ladder(
                 row.update(status="failed", note=f"{type(e).__name__}: {first_line}")
         if row["status"] == "ok":
             row["mfu"] = mfu(row["tokens_per_sec"], record["model"]["flops_per_token"], hw["peak_flops"])
-            climb.account(row, rung, compare_tps, keep_margin)
+            climb.account(row, rung, compare_tps, keep_margin, drop=not_kept_reason(rung, device))
         if not rung.beyond:
-            climb.prev_tps = row.get("tokens_per_sec") if row["status"] == "ok" else None
+            climb.advance(rung, settings, row)
         record["rungs"].append(row)
         log(format_row(row))
         if on_rung:

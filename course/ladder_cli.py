@@ -27,7 +27,7 @@ def _parse(argv):
         description="Climb the training speedup ladder: one change per rung, each measured.",
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="gpt2: GPT-2 124M, B=16, T=1024 (GPUs); cpu: a tiny GPT-2 (default on a CPU); "
+                   help="gpt2: GPT-2 124M, B=16, T=1024 (GPUs); cpu: a small character-level GPT, T=256 (default on a CPU); "
                         "cpu-quick: one layer, few steps; test: smallest, no code generation")
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: course.get_device())")
     p.add_argument("--rungs", default=None, help="comma-separated rung names to run (default: all)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -35,6 +36,30 @@ def _fmt(x, spec: str, suffix: str = "") -> str:
 STATUS_LABEL = {"n/a": "n/a on this device", "skipped": "skipped", "failed": "FAILED", "interrupted": "interrupted"}
 
 
+def step_spread(row: dict) -> tuple[float, float]:
+    """(first, third quartile) of a measured rung's timed steps in ms: half the steps fall between.
+
+    With one or two timed steps that is their min and max. The ladder reports the
+    median; the quartiles say how far to trust a difference between two rungs.
+    """
+    ms = sorted(row["step_ms"])
+    if len(ms) < 3:
+        return ms[0], ms[-1]
+    q1, _, q3 = statistics.quantiles(ms, n=4, method="inclusive")
+    return q1, q3
+
+
+def clearly_different(a: dict, b: dict) -> bool:
+    """Whether two measured rungs' middle halves of time per token do not overlap: more than the noise.
+
+    Per token, not per step, so a rung that accumulates several micro-batches per
+    step compares fairly with one that does not.
+    """
+    (a1, a3), (b1, b3) = step_spread(a), step_spread(b)
+    ta, tb = a["tokens_per_step"], b["tokens_per_step"]
+    return a3 / ta < b1 / tb or b3 / tb < a1 / ta
+
+
 def format_row(row: dict) -> str:
     """One rung on one line: the progress line `run_ladder` logs as each rung finishes."""
     if row["status"] != "ok":
@@ -49,18 +74,19 @@ def format_table(record: dict) -> str:
     """The whole record as an aligned table, with the machine on the first line."""
     hw = record["hardware"]
     with_ref = any(r.get("vs_reference") is not None for r in record["rungs"])
-    header = ["#", "rung", "ms/step", "tokens/s", "MFU", "vs base", "vs prev", "1st step", "peak MB"]
+    header = ["#", "rung", "ms/step", "middle half", "tokens/s", "MFU", "vs base", "vs prev", "1st step", "peak MB"]
     header += ["vs ref"] * with_ref + ["note"]
     rows = []
     for r in record["rungs"]:
         name = r["name"] + ("" if r["kept"] or r["status"] != "ok" else " (x)")
         if r["status"] == "ok":
-            cells = [r["index"], name, f"{r['ms_per_step']:.1f}", f"{r['tokens_per_sec']:,.0f}",
+            q1, q3 = step_spread(r)
+            cells = [r["index"], name, f"{r['ms_per_step']:.1f}", f"{q1:.1f}-{q3:.1f}", f"{r['tokens_per_sec']:,.0f}",
                      f"{100 * r['mfu']:.1f}%", _fmt(r["speedup_vs_baseline"], ".2f", "x"),
                      _fmt(r["speedup_vs_previous"], ".2f", "x"), f"{r['first_step_s']:.2f}s",
                      _fmt(r["peak_mem_mb"], ".0f")]
         else:
-            cells = [r["index"], name, STATUS_LABEL.get(r["status"], r["status"])] + ["-"] * 6
+            cells = [r["index"], name, STATUS_LABEL.get(r["status"], r["status"])] + ["-"] * 7
         if with_ref:
             cells.append(_fmt(r.get("vs_reference"), ".2f", "x"))
         rows.append(cells + [r["note"]])
@@ -68,7 +94,8 @@ def format_table(record: dict) -> str:
     lines = [
         f"{hw['device_name']} | torch {record['software']['torch']} | peak for MFU: {hw['peak_source']}",
         _aligned(rows, header, align=align),
-        "(x) = measured but not kept (under the keep bar); beyond rungs start from the best kept so far",
+        "middle half: the 1st to 3rd quartile of the timed steps' ms; (x) = measured but not kept; "
+        "beyond rungs start from the best kept so far",
     ]
     return "\n".join(lines)
 

@@ -20,7 +20,11 @@ micro-batch, cuDNN attention, max-autotune), which start from the fastest
 configuration kept so far (see `course.ladder.run_ladder`).
 
 A `Profile` sizes the ladder for a machine: GPT-2 124M at B=16, T=1024 on a
-GPU, a tiny GPT-2 on a CPU, smaller still for the tests.
+GPU; on a CPU a small GPT on tinyshakespeare's 65 characters at T=256, so that
+the blocks and attention (what most rungs speed up) do most of the work rather
+than a 50257-row lm_head; smaller still for the tests. The vocab rung pads
+whatever vocabulary the profile has to the next multiple of 64 (GPT-2's
+50257 -> 50304 is nanoGPT's version of the same idea).
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ class RungSettings:
             raise ValueError(f"attn_impl must be 'manual' or 'sdpa', got {self.attn_impl!r}")
         if self.sdpa_backend not in ("auto", "cudnn", "flash", "efficient", "math"):
             raise ValueError(f"unknown sdpa_backend {self.sdpa_backend!r}")
-        if self.vocab_size < GPT2_VOCAB:
-            raise ValueError(f"vocab_size must hold GPT-2's {GPT2_VOCAB} tokens, got {self.vocab_size}")
+        if self.vocab_size < 1:
+            raise ValueError(f"vocab_size must be positive, got {self.vocab_size}")
         if self.micro_batch < 1:
             raise ValueError(f"micro_batch must be >= 1, got {self.micro_batch}")
 
@@ -126,10 +130,25 @@ CORE_RUNGS: tuple[Rung, ...] = (
          "kernels use, so the lm_head and embedding-gradient kernels have no ragged edge tiles. "
          "The 47 extra rows are never targets: the model learns to give them no probability."),
     Rung("fused-adamw", "fused AdamW", "fused_adamw", True,
-         "The default (foreach) AdamW makes several passes over parameters, gradients and both "
-         "moment buffers; the fused one updates each tensor in a single kernel pass."),
+         "The default AdamW (on a GPU the 'foreach' version: a few multi-tensor kernels per "
+         "operation; on a CPU a Python loop over the tensors, several ops each) makes several passes "
+         "over parameters, gradients and both moment buffers; the fused one updates all of them in "
+         "one kernel, one pass."),
 )
 CORE_NAMES = tuple(r.name for r in CORE_RUNGS)
+
+
+def core_rungs(profile: Profile) -> tuple[Rung, ...]:
+    """Rungs 1-7 for `profile`: the vocab rung pads the profile's own vocabulary."""
+    if (profile.vocab_size, profile.padded_vocab) == (GPT2_VOCAB, PADDED_VOCAB):
+        return CORE_RUNGS
+    vocab = Rung("vocab", f"vocab {profile.vocab_size} -> {profile.padded_vocab}", "vocab_size",
+                 profile.padded_vocab,
+                 f"{profile.vocab_size} rows padded to {profile.padded_vocab}, a multiple of 64, as nanoGPT "
+                 "pads GPT-2's 50257 to 50304: matmul kernels work in tiles (a GPU's 64/128-wide "
+                 "tensor-core tiles, a CPU's 16-float vectors), and a ragged edge wastes part of one. "
+                 "The extra rows are never targets: the model learns to give them no probability.")
+    return tuple(vocab if r.name == "vocab" else r for r in CORE_RUNGS)
 
 
 def beyond_rungs(profile: Profile) -> tuple[Rung, ...]:
@@ -174,25 +193,44 @@ class Profile:
     accum_total: int  # tokens per step for the grad-accum rung
     big_micro_batch: int  # micro-batch of the micro-batch rung
     compile_backend: str = "inductor"  # "eager": Dynamo traces, nothing is generated (tests)
+    tokens: str = "gpt2"  # the data: "gpt2" (tiktoken's GPT-2 ids) or "char" (tinyshakespeare's characters)
+
+    def __post_init__(self):
+        if self.tokens not in VOCABS:
+            raise ValueError(f"tokens must be one of {sorted(VOCABS)}, got {self.tokens!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        return VOCABS[self.tokens]
+
+    @property
+    def padded_vocab(self) -> int:
+        """The vocab rung's size: the next multiple of 64 (GPT-2: 50304, nanoGPT's number)."""
+        return PADDED_VOCAB if self.tokens == "gpt2" else -(-self.vocab_size // 64) * 64
 
     def base_settings(self) -> RungSettings:
-        return RungSettings(micro_batch=self.micro_batch)
+        return RungSettings(micro_batch=self.micro_batch, vocab_size=self.vocab_size)
 
     def label(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.model_overrides.items())
-        return f"{self.preset}{extra}, B={self.micro_batch}, T={self.seq_len}"
+        return f"{self.preset}{extra}, {self.tokens} tokens (vocab {self.vocab_size}), B={self.micro_batch}, T={self.seq_len}"
+
+
+CHAR_VOCAB = 65  # tinyshakespeare's distinct characters (course.tokenizer.char.CharTokenizer)
+VOCABS = {"gpt2": GPT2_VOCAB, "char": CHAR_VOCAB}
 
 
 PROFILES: dict[str, Profile] = {
     # GPT-2 124M as in build-nanogpt; grad-accum reaches GPT-3 small's 2^19-token batch.
     "gpt2": Profile("gpt2", "gpt2", {}, micro_batch=16, seq_len=1024, steps=10, warmup=2,
                     accum_total=2**19, big_micro_batch=64),
-    # A tiny GPT-2 (GPT-2's vocabulary, 2 layers, d=64) that climbs the whole ladder on a CPU in a couple of minutes.
-    "cpu": Profile("cpu", "cpu-tiny", {}, micro_batch=8, seq_len=64, steps=8, warmup=2,
-                   accum_total=4 * 8 * 64, big_micro_batch=32),
-    # The notebook's live run: one layer, so torch.compile's C++ code generation stays short.
-    "cpu-quick": Profile("cpu-quick", "cpu-tiny", {"n_layer": 1}, micro_batch=4, seq_len=64, steps=5, warmup=1,
-                         accum_total=2 * 4 * 64, big_micro_batch=8),
+    # A small GPT on tinyshakespeare's 65 characters at T=256: the blocks and attention do most of the work
+    # (with GPT-2's 50257-token vocabulary a model this small would spend ~97% of its FLOPs in the lm_head).
+    "cpu": Profile("cpu", "cpu-tiny", {}, micro_batch=8, seq_len=256, steps=12, warmup=2,
+                   accum_total=2 * 8 * 256, big_micro_batch=16, tokens="char"),
+    # The notebook's live run: the same with one layer, so torch.compile's C++ code generation stays short.
+    "cpu-quick": Profile("cpu-quick", "cpu-tiny", {"n_layer": 1}, micro_batch=4, seq_len=256, steps=12, warmup=1,
+                         accum_total=2 * 4 * 256, big_micro_batch=8, tokens="char"),
     # Smaller still, compiled with the "eager" backend (Dynamo traces, no code generation): the tests.
     "test": Profile("test", "cpu-tiny", {"n_layer": 1, "n_embd": 32, "n_head": 2}, micro_batch=2, seq_len=16,
                     steps=1, warmup=1, accum_total=2 * 2 * 16, big_micro_batch=4, compile_backend="eager"),
@@ -200,13 +238,13 @@ PROFILES: dict[str, Profile] = {
 
 
 def ladder_rungs(profile: Profile) -> tuple[Rung, ...]:
-    return CORE_RUNGS + beyond_rungs(profile)
+    return core_rungs(profile) + beyond_rungs(profile)
 
 
 def core_settings(profile: Profile) -> list[RungSettings]:
     """The settings of rungs 1-7: each one the previous with its rung's field changed."""
     out, s = [], profile.base_settings()
-    for rung in CORE_RUNGS:
+    for rung in core_rungs(profile):
         s = rung.apply(s)
         out.append(s)
     return out

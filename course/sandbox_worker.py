@@ -372,6 +372,8 @@ def describe(e: BaseException) -> dict:
 
 def main(req_fd: int, resp_fd: int, cfg: dict) -> None:
     inforce = lock_in(cfg)
+    # torch.optim's step imports torch._dynamo, which makes a cache folder under /tmp: read-only here
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(cfg["own"], "torchinductor"))
     import torch
 
     import course  # noqa: F401  (tiktoken's bundled files, offline)

@@ -48,7 +48,7 @@ def test_each_core_rung_toggles_exactly_its_change(profile):
         "bf16": ("autocast_dtype", None, "bfloat16"),
         "compile": ("compile", False, True),
         "flash": ("attn_impl", "manual", "sdpa"),
-        "vocab": ("vocab_size", 50257, 50304),
+        "vocab": ("vocab_size", PROFILES[profile].vocab_size, PROFILES[profile].padded_vocab),
         "fused-adamw": ("fused_adamw", False, True),
     }
     for prev, cur, rung in zip(chain, chain[1:], CORE_RUNGS[1:]):
@@ -88,7 +88,9 @@ def test_bad_settings_are_clear_errors():
     with pytest.raises(ValueError, match="attn_impl"):
         RungSettings(attn_impl="flash")
     with pytest.raises(ValueError, match="vocab_size"):
-        RungSettings(vocab_size=1000)
+        RungSettings(vocab_size=0)
+    with pytest.raises(ValueError, match="cannot hold"):
+        ladder.model_config(PROFILES["gpt2"], RungSettings(vocab_size=1000))
     with pytest.raises(ValueError, match="unknown rung"):
         ladder.run_ladder(TEST, "cpu", rungs=["warp-drive"], peak_tflops=1.0, log=lambda s: None)
 
@@ -219,6 +221,51 @@ def test_profile_rung_tables_the_top_ops():
 # ----------------------------------------------------------------------------- the ladder's bookkeeping
 
 
+def test_vocab_rung_pads_the_profiles_own_vocabulary_to_a_multiple_of_64():
+    # tinyshakespeare has 65 distinct characters (nanoGPT's shakespeare_char); 50257 -> 50304 for GPT-2
+    text = __import__("course.assets", fromlist=["x"]).load_tinyshakespeare()
+    assert PROFILES["cpu"].vocab_size == len(set(text)) == 65
+    assert PROFILES["cpu"].padded_vocab == 128 and PROFILES["gpt2"].padded_vocab == 50304
+    assert ladder.profile_tokens(PROFILES["cpu"]).max() == 64
+    vocab = {r.name: r for r in ladder_rungs(PROFILES["cpu-quick"])}["vocab"]
+    assert vocab.value == 128 and "65 -> 128" in vocab.title
+
+
+def test_cpu_profiles_spend_most_flops_in_the_blocks_not_the_lm_head():
+    for name in ("cpu", "cpu-quick"):
+        p = PROFILES[name]
+        n, fpt = ladder.model_flops(p)
+        cfg = ladder.model_config(p, p.base_settings())
+        head = 6 * cfg.vocab_size * cfg.n_embd
+        assert head / fpt < 0.1, (name, head / fpt)
+
+
+def test_bf16_is_measured_but_not_built_on_without_native_bf16(monkeypatch):
+    calls = []
+
+    def measure(settings, profile, device, tokens, **kw):
+        calls.append(settings)
+        return {"grad_accum": settings.grad_accum(profile.seq_len),
+                "tokens_per_step": settings.tokens_per_step(profile.seq_len), "warmup_steps": 1,
+                "timed_steps": 1, "ms_per_step": 1.0, "step_ms": [1.0], "tokens_per_sec": 100.0,
+                "first_step_s": 0.1, "peak_mem_mb": 1.0, "loss_first": 4.0, "loss_last": 3.9}
+
+    monkeypatch.setattr(ladder, "measure_rung", measure)
+    monkeypatch.setattr(ladder, "cpu_has_fast_bf16", lambda: False)
+    record = ladder.run_ladder(TEST, "cpu", rungs=["fp32", "tf32", "bf16", "compile"], peak_tflops=1.0,
+                               log=lambda s: None)
+    rows = {r["name"]: r for r in record["rungs"]}
+    assert rows["bf16"]["kept"] is False and "not kept" in rows["bf16"]["note"]
+    assert rows["bf16"]["config"]["autocast_dtype"] == "bfloat16"
+    assert rows["compile"]["parent"] == "tf32" and rows["compile"]["config"]["autocast_dtype"] is None
+    assert changed_fields(RungSettings(**rows["tf32"]["config"]), RungSettings(**rows["compile"]["config"])) == {
+        "compile": (False, True)}
+    monkeypatch.setattr(ladder, "cpu_has_fast_bf16", lambda: True)
+    record = ladder.run_ladder(TEST, "cpu", rungs=["bf16", "compile"], peak_tflops=1.0, log=lambda s: None)
+    rows = {r["name"]: r for r in record["rungs"]}
+    assert rows["bf16"]["kept"] is True and rows["compile"]["parent"] == "bf16"
+
+
 def test_beyond_rungs_are_kept_only_if_they_help(monkeypatch):
     speeds_by_rung = {"fp32": 100, "tf32": 110, "bf16": 120, "compile": 200, "flash": 300, "vocab": 310,
                       "fused-adamw": 330, "grad-accum": 331, "micro-batch": 400}
@@ -240,6 +287,7 @@ def test_beyond_rungs_are_kept_only_if_they_help(monkeypatch):
         return "grad-accum" if settings.micro_batch == profile.micro_batch else "micro-batch"
 
     monkeypatch.setattr(ladder, "measure_rung", measure)
+    monkeypatch.setattr(ladder, "cpu_has_fast_bf16", lambda: True)  # every core rung kept, as on a GPU
     record = ladder.run_ladder(TEST, "cpu", peak_tflops=1.0, log=lambda s: None)
     rows = {r["name"]: r for r in record["rungs"]}
     assert rows["grad-accum"]["kept"] is False and "not kept" in rows["grad-accum"]["note"]
@@ -445,3 +493,19 @@ def test_cli_writes_the_record(tmp_path, capsys):
 def test_cli_rejects_unknown_rungs(capsys):
     assert ladder_cli.main(["--profile", "test", "--device", "cpu", "--rungs", "nope", "--no-save"]) == 2
     assert "unknown rung" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- spread and noise
+
+
+def test_step_spread_is_the_quartiles_and_differences_are_judged_per_token():
+    row = {"step_ms": [5.0, 1.0, 4.0, 2.0, 3.0], "tokens_per_step": 100}
+    assert ladder_records.step_spread(row) == (2.0, 4.0)  # the 2nd and 4th of five sorted values
+    assert ladder_records.step_spread({"step_ms": [3.0, 1.0]}) == (1.0, 3.0)
+    slower = {"step_ms": [4.5, 5.0, 6.0], "tokens_per_step": 100}  # middle half 4.75-5.5 ms
+    assert ladder_records.clearly_different(row, slower) and ladder_records.clearly_different(slower, row)
+    overlapping = {"step_ms": [3.5, 4.5, 5.0], "tokens_per_step": 100}  # 4.0-4.75 touches 2-4
+    assert not ladder_records.clearly_different(row, overlapping)
+    # twice the tokens per step in twice the time: the same speed per token
+    accumulating = {"step_ms": [2 * t for t in row["step_ms"]], "tokens_per_step": 200}
+    assert not ladder_records.clearly_different(row, accumulating)
