@@ -1,4 +1,4 @@
-"""Trusted drivers that exercise checks (lessons 00, 05, 06) run *inside* the sandbox.
+"""Trusted drivers that exercise checks (lessons 00, 03, 05, 06) run *inside* the sandbox.
 
 Some exercises can't be called from the grader one plain value at a time:
 `all_reduce_mean(tensor, group)` needs a process group that lives in the process
@@ -6,11 +6,12 @@ where the learner's code runs (a gloo group can't be pickled across),
 `sync_context(model, i, n)` hands back a context manager whose effect is only seen
 while code runs inside it, and a loss's gradient (`masked_loss` in lesson 06) only
 exists where the autograd graph was built; two parameters over one memory (lesson 00)
-can only be made there, and whether a function calls a library routine
-its spec forbids (lesson 00's softmax) is only seen where it runs. The checks therefore ask the sandbox for one of the
-functions in HARNESS (course/sandbox.py's `Sandbox.harness`), pass it the learner's
-function as a handle, and get back plain data that they compare with references
-they compute themselves:
+can only be made there; whether a function calls a library routine its spec forbids
+(lesson 00's softmax) is only seen where it runs; and a KV cache (lesson 03) is only
+seen at work from inside the model that calls it. The checks therefore ask the sandbox
+for one of the functions in HARNESS (course/sandbox.py's `Sandbox.harness`), pass it
+the learner's function as a handle, and get back plain data that they compare with
+references they compute themselves:
 
     trace = harness("sync_trace")(ex.sync_context, 3)    # {"inside": [...], "no_sync_calls": n}
     outs = harness("run_ranks")(ex.all_reduce_mean, [t0, t1])   # [[input_after, output], ...]
@@ -171,10 +172,52 @@ def forbidden_calls(fn, *args, routines=None) -> list:
     return [result, sorted(set(called + imported))]
 
 
+def kv_cache_trace(cache_cls, n_layer: int, chunks: list) -> dict:
+    """Use cache_cls(n_layer) the way course.model.GPT does: for each chunk (k, v) of new
+    positions every layer i calls update(i, k + i, v - i), then pos advances by the chunk's
+    length. Returns what every update returned ([chunk][layer] -> [k_all, v_all]) and pos
+    before and after each update."""
+    cache = cache_cls(n_layer)
+    returned, pos = [], []
+    for k, v in chunks:
+        row = []
+        for layer in range(n_layer):
+            before = cache.pos
+            k_all, v_all = cache.update(layer, k + layer, v - layer)
+            row.append([k_all, v_all])
+            pos.append([before, cache.pos])
+        cache.pos += k.size(2)
+        returned.append(row)
+    return {"returned": returned, "pos": pos}
+
+
+def generate_trace(generate, model, prompt, max_new_tokens: int) -> dict:
+    """generate(model, prompt, max_new_tokens, use_cache=True), watching every forward call of
+    `model`: [positions fed, whether a cache came, that cache's pos, which cache (numbered in
+    order of appearance)], and the type name of the first cache."""
+    calls, caches = [], []
+
+    def watch(module, args, kwargs):
+        cache = kwargs.get("cache", args[2] if len(args) > 2 else None)
+        if cache is not None and all(c is not cache for c in caches):
+            caches.append(cache)
+        which = next((i for i, c in enumerate(caches) if c is cache), None)
+        calls.append([int(args[0].size(1)), cache is not None, getattr(cache, "pos", None), which])
+
+    handle = model.register_forward_pre_hook(watch, with_kwargs=True)
+    try:
+        out = generate(model, prompt, max_new_tokens, use_cache=True)
+    finally:
+        handle.remove()
+    return {"out": out, "calls": calls, "cache_type": type(caches[0]).__name__ if caches else None}
+
+
 HARNESS = {
     "call_with_ties": call_with_ties,
     "forbidden_calls": forbidden_calls,
     "sync_trace": sync_trace,
     "run_ranks": run_ranks,
     "loss_and_grad": loss_and_grad,
+    "kv_cache_trace": kv_cache_trace,
+    "generate_trace": generate_trace,
 }

@@ -12,6 +12,12 @@ below create), and compare outputs on seeded inputs. `config` is a
 `course.model.GPTConfig` (fields n_embd, n_head, n_layer, vocab_size,
 block_size, bias, dropout). Dropout can be ignored: the checks run in eval mode
 with dropout 0.
+
+The last three put the pieces to work on a whole `course.model.GPT`: its
+forward pass and loss (`gpt_forward`), and greedy generation with a KV cache
+of your own that must give exactly the tokens of recomputing everything
+(`KVCache`, `generate`). Lesson 03 runs each of them beside the package's
+version at the point the idea comes up.
 """
 
 import torch
@@ -95,3 +101,70 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     Hint: torch.sort, torch.cumsum, then scatter the mask back to vocabulary order.
     """
     raise NotImplementedError("top_p_filter: sort, cumulative softmax mass, mask, scatter back")
+
+
+def gpt_forward(model, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    """The whole GPT forward pass, from its parts: idx (B, T) token ids -> (logits, loss).
+
+    `model` is a `course.model.GPT`. Use its parts, not `model(...)`:
+    model.transformer.wte (token embedding), .wpe (position embedding),
+    .h (the list of blocks; `block(x)` maps (B, T, C) to (B, T, C)), .ln_f
+    (the final LayerNorm), and model.lm_head.
+
+    - logits: (B, T, vocab_size), the scores for the token that follows each position.
+    - loss: None when targets is None. Otherwise `targets` (B, T) already holds
+      the next token of every position (it is idx shifted by one, made by the
+      caller: do not shift again); return the mean cross-entropy over the
+      positions whose target is not -1 (-1 marks padding: it counts for nothing).
+    - A sequence longer than model.config.block_size: raise ValueError.
+
+    Lesson 03 checks yours against `model(idx, targets)` on the prompt it
+    discusses. Hint: every step of the lesson's sections 1-5 appears once; which
+    tensor says *where* each token is?
+    """
+    raise NotImplementedError("gpt_forward: embeddings -> blocks -> final norm -> head (-> loss)")
+
+
+class KVCache:
+    """Your KV cache, in the form `course.model.GPT` uses one: `model(ids, cache=cache)`.
+
+    The model runs only the positions in `ids` and treats them as coming right
+    after the `cache.pos` positions the cache already holds. In every layer its
+    attention computes the keys and values of those new positions, k and v of
+    shape (B, n_head, T_new, head_dim), and calls
+
+        k_all, v_all = cache.update(layer, k, v)
+
+    then attends over what update returns. After the last layer the model
+    itself advances `cache.pos` by T_new.
+
+    update: keep this layer's new keys and values after the ones it already
+    holds, and return all of them, (B, n_head, pos + T_new, head_dim) each.
+    It must not change `pos`.
+    """
+
+    def __init__(self, n_layer: int):
+        self.pos = 0  # positions held (the model advances it)
+        self.k = [None] * n_layer
+        self.v = [None] * n_layer
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        raise NotImplementedError("KVCache.update: keep the new keys/values after the old ones, return all")
+
+
+def generate(model, idx: torch.Tensor, max_new_tokens: int, use_cache: bool = True) -> torch.Tensor:
+    """Greedy decoding: append `max_new_tokens` tokens to idx (B, T), each the most
+    likely next token (argmax of the logits at the last position); return
+    (B, T + max_new_tokens).
+
+    `model` is a `course.model.GPT`: `model(ids)` -> (logits, loss).
+    - use_cache=False: run the whole sequence so far at every step (slow, and
+      obviously right).
+    - use_cache=True: make one `KVCache` (yours, above) for the whole call and
+      never give the model a position it has already seen: after the prompt,
+      each step costs one position. The tokens must be exactly those of
+      use_cache=False.
+    - When T + max_new_tokens is more than model.config.block_size, raise ValueError.
+    Run without gradients, with the model in eval mode.
+    """
+    raise NotImplementedError("generate: the prompt once, then one new position per step")

@@ -71,3 +71,47 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     remove_sorted = mass_before >= p
     remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
     return logits.masked_fill(remove, float("-inf"))
+
+
+def gpt_forward(model, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    B, T = idx.shape
+    if T > model.config.block_size:
+        raise ValueError(f"sequence of length {T} is longer than block_size={model.config.block_size}")
+    t = model.transformer
+    x = t.wte(idx) + t.wpe(torch.arange(T, device=idx.device))
+    for block in t.h:
+        x = block(x)
+    logits = model.lm_head(t.ln_f(x))
+    if targets is None:
+        return logits, None
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+    return logits, loss
+
+
+class KVCache:
+    def __init__(self, n_layer: int):
+        self.pos = 0
+        self.k = [None] * n_layer
+        self.v = [None] * n_layer
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        if self.k[layer] is not None:
+            k = torch.cat([self.k[layer], k], dim=2)
+            v = torch.cat([self.v[layer], v], dim=2)
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
+
+@torch.no_grad()
+def generate(model, idx: torch.Tensor, max_new_tokens: int, use_cache: bool = True) -> torch.Tensor:
+    if idx.size(1) + max_new_tokens > model.config.block_size:
+        raise ValueError(f"{idx.size(1)} + {max_new_tokens} tokens do not fit in block_size={model.config.block_size}")
+    model.eval()
+    cache = KVCache(model.config.n_layer) if use_cache else None
+    new = idx  # what the model has not seen yet
+    for _ in range(max_new_tokens):
+        logits, _ = model(new, cache=cache) if use_cache else model(idx)
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        idx = torch.cat([idx, nxt], dim=1)
+        new = nxt
+    return idx
