@@ -118,10 +118,13 @@ def policy_loss(
     advantages (N,): one per sequence, shared by its tokens; mask (N, T): 1 on
     sampled completion tokens, 0 on prompt and padding (they get no gradient).
 
-    Per token: -min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A), ratio =
-    exp(logp - old_logp). Without `old_logprobs` the ratio is 1 with the
-    gradient of logp (on-policy REINFORCE: grad = -A * grad logp). With
-    `ref_logprobs`, `kl_coef` x the k3 KL estimate to the reference is added.
+    Per token, on-policy (no `old_logprobs`): -A * logp, REINFORCE with a
+    baseline. With `old_logprobs` (the batch's log-probs when it was sampled):
+    PPO's -min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A), ratio =
+    exp(logp - old_logp); at ratio 1 its gradient is REINFORCE's, and once
+    an update has moved a token's probability by more than eps in the
+    advantage's direction that token stops pushing. With `ref_logprobs`,
+    `kl_coef` x the k3 KL estimate to the reference is added.
     The sum is divided by the number of completion tokens in the batch.
     """
     if logprobs.shape != mask.shape:
@@ -132,10 +135,12 @@ def policy_loss(
     n = m.sum()
     if n == 0:
         raise ValueError("the mask is all zeros: no completion token to learn from")
-    old = logprobs.detach() if old_logprobs is None else old_logprobs
-    ratio = torch.exp(logprobs - old)
     adv = advantages.to(logprobs.dtype).unsqueeze(1)
-    per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    if old_logprobs is None:
+        per_token = -adv * logprobs
+    else:
+        ratio = torch.exp(logprobs - old_logprobs)
+        per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
     if ref_logprobs is not None and kl_coef:
         d = ref_logprobs - logprobs
         per_token = per_token + kl_coef * (torch.exp(d) - d - 1)

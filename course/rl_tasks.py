@@ -121,3 +121,41 @@ class AdditionTask:
 
     def __repr__(self) -> str:
         return f"AdditionTask(digits={self.digits}, reasoning={self.reasoning}, verifier={self.verifier.__name__})"
+
+
+def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_layer: int = 2, n_head: int = 4,
+                n_embd: int = 64, block_size: int = 48, batch_size: int = 32, max_lr: float = 3e-3,
+                n_conversations: int = 20_000, seed: int = 0, device: str | None = None, checkpoint_path=None):
+    """A small character-level chat model fine-tuned on `task`'s demonstrations: RL's starting point.
+
+    SFT (`course.sft.finetune`) with a cosine schedule over `sft_steps`,
+    stopped after `stop_at` of them: a model that knows the answer format but
+    is often wrong, so RL has something to improve. Returns (model, chat
+    tokenizer, the SFT `TrainResult`); `checkpoint_path` also saves it (with
+    its tokenizer) where `python -m course rl --from` reads it.
+    """
+    import torch
+
+    from course.chat import chat_tokenizer
+    from course.chat_data import CHARS
+    from course.model import GPT, GPTConfig
+    from course.sft import finetune
+    from course.tokenizer import CharTokenizer
+    from course.train import TrainConfig
+    from course.utils import get_device
+
+    base = CharTokenizer(CHARS)
+    tok = chat_tokenizer(base)
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(block_size=block_size, vocab_size=tok.vocab_size, n_layer=n_layer, n_head=n_head,
+                          n_embd=n_embd)).to(device or get_device())
+    cfg = TrainConfig(max_steps=sft_steps, batch_size=batch_size, max_lr=max_lr, min_lr=max_lr / 10,
+                      warmup_steps=min(20, sft_steps // 10), weight_decay=0.0, eval_interval=0, progress=False,
+                      device=device, seed=seed)
+    result = finetune(model, task.conversations(n_conversations, seed=seed + 5), tok, cfg, stop_at=stop_at)
+    if checkpoint_path is not None:
+        from course.checkpoint import save_checkpoint
+
+        save_checkpoint(checkpoint_path, model=model, step=len(result.losses), train_config=cfg,
+                        tokenizer=base.spec, meta={"sft_task": task.name}, history=result.history())
+    return model.eval(), tok, result
