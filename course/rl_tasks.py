@@ -138,14 +138,17 @@ class AdditionTask:
 
 def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_layer: int = 2, n_head: int = 4,
                 n_embd: int = 64, block_size: int = 48, batch_size: int = 32, max_lr: float = 3e-3,
-                n_conversations: int = 20_000, seed: int = 0, device: str | None = None, checkpoint_path=None):
+                n_conversations: int = 20_000, seed: int = 0, device: str | None = None, checkpoint_path=None,
+                snapshots: dict | None = None):
     """A small character-level chat model fine-tuned on `task`'s demonstrations: RL's starting point.
 
     SFT (`course.sft.finetune`) with a cosine schedule over `sft_steps`,
     stopped after `stop_at` of them: a model that knows the answer format but
     is often wrong, so RL has something to improve. Returns (model, chat
     tokenizer, the SFT `TrainResult`); `checkpoint_path` also saves it (with
-    its tokenizer) where `python -m course rl --from` reads it.
+    its tokenizer) where `python -m course rl --from` reads it. `snapshots`:
+    a dict whose keys are step numbers; each gets a copy of the model as it
+    was after that many steps (weaker starting points from the same run).
     """
     import torch
 
@@ -165,7 +168,14 @@ def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_laye
     cfg = TrainConfig(max_steps=sft_steps, batch_size=batch_size, max_lr=max_lr, min_lr=max_lr / 10,
                       warmup_steps=min(20, sft_steps // 10), weight_decay=0.0, eval_interval=0, progress=False,
                       device=device, seed=seed)
-    result = finetune(model, task.conversations(n_conversations, seed=seed + 5), tok, cfg, stop_at=stop_at)
+    def keep(info):
+        if snapshots is not None and info["step"] + 1 in snapshots:
+            import copy
+
+            snapshots[info["step"] + 1] = copy.deepcopy(model).eval()
+
+    result = finetune(model, task.conversations(n_conversations, seed=seed + 5), tok, cfg, stop_at=stop_at,
+                      callback=keep)
     if checkpoint_path is not None:
         from course.checkpoint import save_checkpoint
 
