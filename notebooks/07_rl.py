@@ -245,7 +245,7 @@ for key in ("reward", "accuracy", "length"):
     print(f"{key:9s} {h[key][0]:5.2f} -> {late(h, key):5.2f}  (first step -> mean of the last 5)")
 for step, q, text in hacked.samples:
     print(f"  step {step:2d}: {q} -> {text!r}")
-assert late(h, "reward") - late(h, "accuracy") > 0.3 and late(h, "length") < h["length"][0] - 3
+assert late(h, "reward") - late(h, "accuracy") > 0.3 and late(h, "accuracy") <= h["accuracy"][0] + 0.05
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -253,7 +253,7 @@ fig = plot_rl(main, hacked, labels=["honest verifier", "loophole verifier"], key
 plt.show()
 
 # %% [markdown]
-# The reward climbs; the answers get worse, and shorter. What the model learned to emit is in the samples above:
+# The reward climbs; the answers do not. What the model learned to emit is in the samples above:
 # malformed endings are a sure reward, a real answer is a gamble. Nothing in the training signal says
 # the first is cheating. Real cases are the same in kind: code-RL models that special-case the tests,
 # RLHF models that learn what the reward model likes (length, confidence, flattery) rather than what
