@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("course.commands:sample", "generate text from a checkpoint"),
     "eval": ("course.commands:evaluate", "evaluate a checkpoint (val loss, bits per byte, HellaSwag)"),
     "ladder": ("course.ladder_cli:main", "run the training speedup ladder and record the results"),
+    "rl": ("course.rl_cli:main", "improve a chat model with RL on a verifiable task (GRPO-style)"),
     "grade": ("course.grade:main", "grade a class's exercise submissions safely (instructors)"),
 }
 
