@@ -7,16 +7,19 @@ settles it, so a caught mutant costs one check, not the whole lesson).
 
 Each mutant's checks run in a fresh pytest process, as `pytest --target` would run them. With ~100
 mutants, starting Python and importing torch for each would cost minutes, so the processes are
-forks of one server that imported torch and pytest once (Linux and macOS; elsewhere, plain
-subprocesses).
+forks of a server that imported torch and pytest once (Linux and macOS; elsewhere, plain
+subprocesses), and one server per core runs them side by side (the checks run single-threaded in
+the sandbox): all verdicts are gathered first, then each mutant's test reads its own.
 """
 
 import ast
 import json
 import os
+import queue
 import select
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,14 +30,19 @@ TIMEOUT_S = 600
 
 # Reads one job per line ({"argv": [...], "log": path}), forks, runs pytest.main(argv) in the child
 # with its output in `log`, and answers {"code": exit status}. The server itself runs no torch op,
-# so forking it is safe (no OpenMP threads to lose).
+# so forking it is safe (no OpenMP threads to lose); what every check loads (the course, tiktoken's
+# encodings) is loaded once, before the forks.
 SERVER = r"""
 import json, os, sys
 import torch, pytest
+import course, course.grading, course.sandbox, tiktoken
+for name in ("gpt2", "cl100k_base", "o200k_base"):  # the lessons' checks load these: once, here
+    tiktoken.get_encoding(name)
 for line in sys.stdin:
     job = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        torch.set_num_threads(1)  # two of these run side by side on two cores
         fd = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
@@ -91,6 +99,49 @@ def runner():
     r.close()
 
 
+def _mutant_target(mutant: Path, folder: Path) -> tuple[str, Path]:
+    lesson = mutant.name[2:4]
+    solution = (ROOT / "solutions" / f"ex{lesson}.py").read_text(encoding="utf-8")
+    wrong = mutant.read_text(encoding="utf-8")
+    replaced = {n.name for n in ast.parse(wrong).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    defined = {n.name for n in ast.parse(solution).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert replaced and replaced <= defined, f"{mutant.name} must redefine functions of solutions/ex{lesson}.py"
+    target = folder / mutant.stem
+    target.mkdir()
+    (target / f"ex{lesson}.py").write_text(solution + "\n\n# --- wrong answer ---\n" + wrong, encoding="utf-8")
+    return lesson, target
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory, request):
+    """{mutant name: (exit code, output)} for every selected mutant, run side by side."""
+    chosen = [item.callspec.params["mutant"] for item in request.session.items
+              if getattr(item, "originalname", "") == "test_wrong_answer_fails_the_checks"]
+    folder = tmp_path_factory.mktemp("mutants")
+    workers = max(1, min(2, os.cpu_count() or 1))
+    runners = queue.Queue()
+    for _ in range(workers):
+        runners.put(_Runner())
+
+    def one(mutant):
+        try:
+            lesson, target = _mutant_target(mutant, folder)
+        except AssertionError as e:
+            return -1, str(e)
+        r = runners.get()
+        try:
+            return r.run([f"tests/exercises/test_ex{lesson}.py", "--target", str(target),
+                          "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts="], target / "checks.log")
+        finally:
+            runners.put(r)
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = dict(zip([m.name for m in chosen], pool.map(one, chosen)))
+    while not runners.empty():
+        runners.get().close()
+    return results
+
+
 def test_there_are_mutants():
     assert MUTANTS, "no wrong-answer files in tests/exercises/mutants"
 
@@ -105,22 +156,10 @@ def test_the_runner_reports_passes_and_failures(runner, tmp_path):
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.stem for m in MUTANTS])
-def test_wrong_answer_fails_the_checks(mutant, tmp_path, runner):
-    lesson = mutant.name[2:4]
-    solution = (ROOT / "solutions" / f"ex{lesson}.py").read_text(encoding="utf-8")
-    wrong = mutant.read_text(encoding="utf-8")
-    replaced = {n.name for n in ast.parse(wrong).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    defined = {n.name for n in ast.parse(solution).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    assert replaced and replaced <= defined, f"{mutant.name} must redefine functions of solutions/ex{lesson}.py"
-    target = tmp_path / "target"
-    target.mkdir()
-    (target / f"ex{lesson}.py").write_text(solution + "\n\n# --- wrong answer ---\n" + wrong, encoding="utf-8")
-    code, out = runner.run(
-        [f"tests/exercises/test_ex{lesson}.py", "--target", str(target),
-         "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts="],
-        tmp_path / "checks.log",
-    )
+def test_wrong_answer_fails_the_checks(mutant, verdicts):
+    code, out = verdicts[mutant.name]
+    assert code != -1, out
     assert code == 1 and " failed" in out, (
-        f"{mutant.name}: lesson {lesson}'s checks did not catch this wrong answer "
+        f"{mutant.name}: lesson {mutant.name[2:4]}'s checks did not catch this wrong answer "
         f"(exit {code}):\n{out[-3000:]}"
     )
