@@ -25,8 +25,10 @@ SOLUTION_00 = (ROOT / "solutions" / "ex00.py").read_text(encoding="utf-8")
 STUB_00 = (ROOT / "exercises" / "ex00.py").read_text(encoding="utf-8")
 TIMEOUT = 8  # seconds per check: short, so the hanging students cost little
 
-SOFTMAX = ["test_softmax_matches_torch", "test_softmax_other_dim", "test_softmax_is_stable_for_large_logits"]
-COUNT = ["test_count_parameters", "test_count_parameters_tied_and_frozen"]
+SOFTMAX = ["test_softmax_matches_torch", "test_softmax_other_dim", "test_softmax_is_stable_for_large_logits",
+           "test_softmax_is_stable_row_by_row", "test_softmax_builds_it_itself"]
+COUNT = ["test_count_parameters", "test_count_parameters_tied_and_frozen",
+         "test_count_parameters_tied_through_memory", "test_count_parameters_counts_parameters_not_buffers"]
 CHECKS_00 = SOFTMAX + COUNT
 
 
@@ -339,7 +341,8 @@ def test_reports_feedback_and_time_bound(graded):
     assert data["per_lesson"]["00"]["total"] == len(graded["students"]) * len(CHECKS_00)
     assert data["isolation"], "grades.json should say which isolation was in force"
     summary = (out / "summary.md").read_text()
-    assert "| good | 5/5 |" in summary and "| wrong-softmax | 2/5 |" in summary
+    n = len(CHECKS_00)
+    assert f"| good | {n}/{n} |" in summary and f"| wrong-softmax | {len(COUNT)}/{n} |" in summary
     feedback = (out / "students" / "wrong-softmax" / "feedback.md").read_text()
     assert "test_softmax_matches_torch`: **failed** softmax(x) should equal torch.softmax(x, -1)" in feedback
     assert "timeout" in (out / "students" / "endless-loop" / "feedback.md").read_text()
