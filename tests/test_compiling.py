@@ -3,26 +3,12 @@
 import importlib.util
 import shutil
 
-import numpy as np
 import torch
+from tiny_gpt import ids, tiny_model
 
 from course import compiling
 from course.compiling import CompiledStep, why_not_compile
-from course.data import CharTokenizer
-from course.model import GPT, GPTConfig
 from course.train import TrainConfig, accumulate_gradients, train
-
-TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    return GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=1, n_head=2, n_embd=16))
-
-
-def ids():
-    tok = CharTokenizer.from_text(TEXT)
-    return np.asarray(tok.encode(TEXT), dtype=np.uint16)
 
 
 def test_windows_and_mps_run_eagerly():
