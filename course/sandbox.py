@@ -247,9 +247,7 @@ class Sandbox:
 
     # -- starting and killing
     def _start(self) -> None:
-        self._kill()
-        if getattr(self, "tmp", None):  # a restart: the killed process's folder goes with it
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.close()  # on a restart, the killed process and its folder go
         self.gen += 1
         self.tmp = tempfile.mkdtemp(prefix="course-sandbox-")
         self.work = Path(self.tmp) / "work"
