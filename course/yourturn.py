@@ -145,15 +145,33 @@ def _shadow_call(mine, fn_name, args, kwargs):
     if lesson is None or label.startswith("solutions/"):
         return None
     solutions = exercise(lesson, target="solutions")
-    if isinstance(solutions, _Broken) or not hasattr(solutions, fn_name):
-        raise AssertionError(f"solutions/ex{lesson}.py has no {fn_name}: a 'your turn' cell must name "
-                             "a function the reference solutions define")
-    solution = getattr(solutions, fn_name)
-    try:
-        args, kwargs = copy.deepcopy((args, kwargs))
-    except Exception:  # not copyable (e.g. a live tokenizer handle): share the inputs
-        pass
+    owner = getattr(mine, "__self__", None)
+    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
+        # A method of the learner's object (`yours.encode`): the solutions' class of the same
+        # name, given a copy of the learner's object's state, answers in its place.
+        cls_name = type(owner).__name__
+        cls = getattr(solutions, cls_name, None) if not isinstance(solutions, _Broken) else None
+        if not isinstance(cls, type) or not hasattr(cls, fn_name):
+            raise AssertionError(f"solutions/ex{lesson}.py has no {cls_name}.{fn_name}: a 'your turn' "
+                                 "cell must name a method the reference solutions define")
+        twin = cls.__new__(cls)
+        twin.__dict__.update(_copied(vars(owner)))
+        solution = getattr(twin, fn_name)
+    else:
+        if isinstance(solutions, _Broken) or not hasattr(solutions, fn_name):
+            raise AssertionError(f"solutions/ex{lesson}.py has no {fn_name}: a 'your turn' cell must "
+                                 "name a function the reference solutions define")
+        solution = getattr(solutions, fn_name)
+    args, kwargs = _copied((args, kwargs))
     return (solution(*args, **kwargs),)
+
+
+def _copied(value):
+    """A deep copy where one can be made; else the value itself (e.g. a live tokenizer handle)."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
 
 
 def _check_shadow(shadow, expected, fn_name, equal, atol, rtol):

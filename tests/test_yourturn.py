@@ -96,6 +96,26 @@ def test_under_the_suite_the_solution_is_checked_on_the_same_data(monkeypatch, c
         course.your_turn(extra.no_such_function, reference_pairs, [1, 2])
 
 
+def test_under_the_suite_a_learners_method_is_shadowed_by_the_solutions_class(monkeypatch, capsys):
+    """`yours.encode` (a method of the learner's tokenizer) is checked by the solutions' class of
+    the same name, given a copy of the learner's object's state."""
+    from course.tokenizer import BasicTokenizer
+
+    monkeypatch.setenv("COURSE_SHADOW_SOLUTIONS", "1")
+    basic = BasicTokenizer()
+    basic.train("aaabdaaabac aaabdaaabac", 256 + 3)
+    mine = course.exercise("01", target="exercises")
+    yours = mine.BasicTokenizer()
+    yours.merges, yours.vocab = dict(basic.merges), dict(basic.vocab)
+    course.your_turn(yours.encode, basic.encode, "aaabdaaabac")  # the solution agrees: silent
+    assert capsys.readouterr().out.startswith("· encode: not done yet")
+    with pytest.raises(AssertionError, match="disagrees with the package"):
+        course.your_turn(yours.encode, [1, 2, 3], "aaabdaaabac")
+    yours.merges = {}  # the state travels: with no merges the solution returns the raw bytes
+    course.your_turn(yours.encode, list(b"ab"), "ab")
+    assert yours.merges == {}
+
+
 def test_reference_may_be_a_value_and_equal_may_be_custom(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("COURSE_SHADOW_SOLUTIONS", raising=False)
     mine = _module(tmp_path, "02", "def f(x):\n    return x.upper()\n")
