@@ -1,6 +1,7 @@
 """The shared hub check and table formatter."""
 
 import socket
+import threading
 import time
 
 import pytest
@@ -47,9 +48,18 @@ def test_probe_connects_to_the_endpoint(monkeypatch):
 def test_probe_gives_up_on_a_hanging_network(monkeypatch):
     for name in hub.OFFLINE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(30))
+    released = threading.Event()
+
+    def hang(*args, **kwargs):  # answers only when the test is over, as a dead network would
+        released.wait(30)
+        raise TimeoutError("no answer")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     t0 = time.perf_counter()
-    reason = hub.unreachable_reason(timeout=0.2)
+    try:
+        reason = hub.unreachable_reason(timeout=0.2)
+    finally:
+        released.set()  # the probe's thread ends now, not in some later test
     assert "no answer" in reason
     assert time.perf_counter() - t0 < 10  # bounded by the timeout, not by the 30 s hang
 
