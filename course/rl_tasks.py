@@ -10,8 +10,9 @@ RL with a verifier needs three things from a task, and nothing else:
 
 `reward` is what training optimises; `correct` is the ground truth we report.
 They are the same function for an honest task. A task built with a loophole
-verifier (`contains_answer`) rewards completions that are not correct, which is
-how lesson 07 measures reward hacking: the reward climbs, accuracy does not.
+verifier (`contains_answer`, `benefit_of_the_doubt`) rewards completions that
+are not correct, which is how lesson 07 measures reward hacking (with the
+second): the reward climbs, accuracy does not.
 
     from course.rl_tasks import AdditionTask
     task = AdditionTask(digits=2)
