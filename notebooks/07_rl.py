@@ -6,7 +6,7 @@
 # and whatever was rewarded becomes more likely. Nobody shows the model *how*; with a verifier it can
 # find its own way to the answer. That is the recipe behind DeepSeek-R1's reasoning.
 #
-# This lesson runs the whole loop on a laptop CPU in a few minutes:
+# This lesson runs the whole loop on one laptop CPU core in about a minute:
 #
 # 1. a task with a **verifier** (two-digit addition; the reward is 1 if the final answer is exact);
 # 2. a small **starting model** made with SFT, stopped early so that it is often wrong;
@@ -279,9 +279,9 @@ assert late(hh, "zero_variance") > 0.6 > hh["zero_variance"][0]
 #
 # The model optimises the reward, not our intention. A verifier with a loophole gets exploited. A
 # plausible one: give the benefit of the doubt when the answer cannot be parsed
-# (`course.rl_tasks.benefit_of_the_doubt`, the bug of an `except: return True`). The same run with
-# that verifier as the reward, from the model as it was after 100 SFT steps (it writes a malformed
-# answer more often, so the loophole is found sooner); `accuracy` is still measured with the honest
+# (`course.rl_tasks.benefit_of_the_doubt`, the bug of an `except: return True`). 40 steps with
+# that verifier as the reward, from the weaker model as it was after 100 SFT steps (the more often a
+# real answer is wrong, the more the loophole pays); `accuracy` is still measured with the honest
 # verifier.
 
 # %%
