@@ -32,6 +32,13 @@ Public API (stable; `python -m course rl` and the speedrun call it):
 `train_rl` trains the model in place. `tokenizer` is anything
 `course.chat.chat_tokenizer` takes (the chat special tokens are added if
 missing); the model's vocabulary must cover the chat tokenizer's.
+
+Reproducible: a run is seeded (`RLConfig.seed`: rollouts draw from their own
+`torch.Generator`, rewards are shuffled by a seeded NumPy generator) and its
+CPU work runs on a fixed number of threads (`RLConfig.threads`, 1 by default;
+`sample_completions` likewise), because float sums split over threads round
+differently for each thread count and sampling amplifies the difference: the
+same run on 1 and 2 threads used to part ways within a few steps.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import torch.nn.functional as F
 
 from course.chat import chat_tokenizer, render_for_completion
 from course.generate import KVCache, sample_next
-from course.utils import atomic_write_text
+from course.utils import atomic_write_text, cpu_threads
 
 # ----------------------------------------------------------------------------- log-probs
 
@@ -169,13 +176,22 @@ class Rollouts:
 
 @torch.no_grad()
 def sample_completions(
-    model, prompts: list[list[int]], *, end_ids, max_new_tokens: int, temperature: float, generator=None
+    model, prompts: list[list[int]], *, end_ids, max_new_tokens: int, temperature: float, generator=None,
+    threads: int | None = 1,
 ) -> list[list[int]]:
     """Sample one completion per prompt (lists of ids) with a KV cache; prompts of equal length run together.
 
     A completion stops after the first token in `end_ids` (kept) or after
-    `max_new_tokens`. temperature 0 is greedy.
+    `max_new_tokens`. temperature 0 is greedy. The CPU work runs on `threads`
+    threads (None: torch's setting) so that seeded samples are the same on
+    every machine (see `course.utils.cpu_threads`).
     """
+    with cpu_threads(threads):
+        return _sample_completions(model, prompts, end_ids=end_ids, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, generator=generator)
+
+
+def _sample_completions(model, prompts, *, end_ids, max_new_tokens, temperature, generator):
     device = next(model.parameters()).device
     block = model.config.block_size
     end = torch.tensor(sorted(end_ids), device=device)
@@ -278,7 +294,7 @@ def evaluate_pass_at_k(model, tokenizer, task, problems, *, k: int, n: int | Non
 
 @dataclass
 class RLConfig:
-    """Settings of an RL run (the defaults are lesson 07's main run)."""
+    """Settings of an RL run (lesson 07's main run: `RLConfig(steps=60, lr=1e-4, eval_every=20)`)."""
 
     steps: int = 25  # optimizer steps (x updates_per_batch)
     prompts_per_step: int = 16  # P: distinct problems per batch
@@ -297,6 +313,7 @@ class RLConfig:
     eval_every: int = 0  # also measure pass@1 every this many steps; 0: only before and after
     seed: int = 0
     problem_seed: int = 1_000  # training problems come from this seed, eval problems from seed + 1
+    threads: int | None = 1  # CPU threads for the whole run (None: torch's setting); fixed, so runs repeat
 
     def __post_init__(self):
         for name in ("steps", "prompts_per_step", "group_size", "updates_per_batch", "max_new_tokens"):
@@ -306,6 +323,8 @@ class RLConfig:
             raise ValueError("rollouts need temperature > 0 (greedy samples are all the same)")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
 
 
 @dataclass
@@ -354,6 +373,12 @@ def train_rl(model, tokenizer, task, config: RLConfig | None = None, *, ref_mode
     each step's history row.
     """
     cfg = config or RLConfig()
+    with cpu_threads(cfg.threads):
+        return _train_rl(model, tokenizer, task, cfg, ref_model=ref_model, out_dir=out_dir, callback=callback,
+                         progress=progress)
+
+
+def _train_rl(model, tokenizer, task, cfg, *, ref_model, out_dir, callback, progress) -> RLResult:
     tok = chat_tokenizer(tokenizer)
     vocab = getattr(model.config, "vocab_size", None)
     if vocab is not None and vocab < tok.vocab_size:

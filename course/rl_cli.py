@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sft-stop", type=int, default=200, help="with --make-start: stop SFT after this many steps")
     p.add_argument("--sft-conversations", type=int, default=20_000, help="with --make-start: demonstrations")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="CPU threads (fixed, so that a run repeats exactly on any machine; 0: torch's default)")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -70,7 +72,7 @@ def _go(args, parser) -> int:
         out = Path(args.make_start)
         out.mkdir(parents=True, exist_ok=True)
         _, _, sft = start_model(task, sft_steps=args.sft_steps, stop_at=args.sft_stop, seed=args.seed,
-                                n_conversations=args.sft_conversations,
+                                n_conversations=args.sft_conversations, threads=args.threads or None,
                                 device=device, checkpoint_path=out / "ckpt.pt")
         print(f"starting model: {len(sft.losses)} SFT steps, final loss {sft.losses[-1]:.4f}, saved in {out}")
         return 0
@@ -89,7 +91,8 @@ def _go(args, parser) -> int:
     cfg = RLConfig(steps=args.steps, prompts_per_step=args.prompts, group_size=args.group_size, lr=args.lr,
                    temperature=args.temperature, max_new_tokens=args.max_new_tokens, normalize_std=not args.no_std,
                    updates_per_batch=args.updates_per_batch, kl_coef=args.kl_coef,
-                   shuffle_rewards=args.shuffle_rewards, eval_size=args.eval_size, seed=args.seed)
+                   shuffle_rewards=args.shuffle_rewards, eval_size=args.eval_size, seed=args.seed,
+                   threads=args.threads or None)
     result = train_rl(model, tok, task, cfg, out_dir=args.out, progress=not args.quiet)
     print(f"greedy pass@1 {result.pass1_before:.3f} -> {result.pass1_after:.3f} in {cfg.steps} steps "
           f"({result.seconds:.0f} s); train.json, rl.png and ckpt.pt in {args.out}")

@@ -10,8 +10,9 @@ RL with a verifier needs three things from a task, and nothing else:
 
 `reward` is what training optimises; `correct` is the ground truth we report.
 They are the same function for an honest task. A task built with a loophole
-verifier (`contains_answer`) rewards completions that are not correct, which is
-how lesson 07 measures reward hacking: the reward climbs, accuracy does not.
+verifier (`contains_answer`, `benefit_of_the_doubt`) rewards completions that
+are not correct, which is how lesson 07 measures reward hacking (with the
+second): the reward climbs, accuracy does not.
 
     from course.rl_tasks import AdditionTask
     task = AdditionTask(digits=2)
@@ -139,7 +140,7 @@ class AdditionTask:
 def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_layer: int = 2, n_head: int = 4,
                 n_embd: int = 64, block_size: int = 48, batch_size: int = 32, max_lr: float = 3e-3,
                 n_conversations: int = 20_000, seed: int = 0, device: str | None = None, checkpoint_path=None,
-                snapshots: dict | None = None):
+                snapshots: dict | None = None, threads: int | None = 1):
     """A small character-level chat model fine-tuned on `task`'s demonstrations: RL's starting point.
 
     SFT (`course.sft.finetune`) with a cosine schedule over `sft_steps`,
@@ -149,7 +150,20 @@ def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_laye
     its tokenizer) where `python -m course rl --from` reads it. `snapshots`:
     a dict whose keys are step numbers; each gets a copy of the model as it
     was after that many steps (weaker starting points from the same run).
+    The CPU work runs on `threads` threads (None: torch's setting), so the
+    same call gives the same model on every machine (`course.utils.cpu_threads`).
     """
+    from course.utils import cpu_threads
+
+    with cpu_threads(threads):
+        return _start_model(task, sft_steps=sft_steps, stop_at=stop_at, n_layer=n_layer, n_head=n_head,
+                            n_embd=n_embd, block_size=block_size, batch_size=batch_size, max_lr=max_lr,
+                            n_conversations=n_conversations, seed=seed, device=device,
+                            checkpoint_path=checkpoint_path, snapshots=snapshots)
+
+
+def _start_model(task, *, sft_steps, stop_at, n_layer, n_head, n_embd, block_size, batch_size, max_lr,
+                 n_conversations, seed, device, checkpoint_path, snapshots):
     import torch
 
     from course.chat import chat_tokenizer

@@ -66,6 +66,37 @@ def seed_everything(seed: int = 1337) -> None:
     torch.manual_seed(seed)  # also seeds CUDA and MPS generators
 
 
+class cpu_threads:
+    """`with cpu_threads(1):` run torch's CPU kernels on exactly n threads, then restore the setting.
+
+    A float sum split across threads is added in a different order for each
+    thread count, so the same seeded run on 1 and on 2 threads differs in its
+    last bits; where sampling amplifies those bits (RL rollouts) the runs part
+    ways. Fixing the count makes a run repeat on every machine. n=None: leave
+    torch's setting alone. Nesting is fine; the outermost setting is restored.
+    """
+
+    def __init__(self, n: int | None = 1):
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+        self.n, self.before = n, None
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        if self.n is not None and self.n != self.before:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if torch.get_num_threads() != self.before:
+            torch.set_num_threads(self.before)
+        return False
+
+
 def setup_notebook(seed: int = 1337) -> None:
     """Seed everything and give plots a modest, consistent size."""
     seed_everything(seed)

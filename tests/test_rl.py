@@ -250,6 +250,45 @@ def test_short_rl_run_improves_reward_and_the_shuffled_control_does_not():
     assert again.history["reward"] == r  # deterministic
 
 
+def test_a_run_repeats_exactly_on_any_number_of_threads():
+    """Seeded runs repeat bit for bit, and torch's thread count does not change them: float sums split
+    over 1 or 2 threads round differently, and sampling amplifies the difference (runs used to part ways)."""
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 2):
+            torch.set_num_threads(threads)
+            model = tiny_model(3)
+            cfg = RLConfig(steps=6, prompts_per_step=8, group_size=8, lr=3e-2, max_new_tokens=2, eval_size=16)
+            run = train_rl(model, TOK, OneTask(), cfg)
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+            runs.append((run.history["reward"], run.history["loss"], [p.detach().clone() for p in model.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    rewards, losses, weights = runs[0]
+    assert len(set(rewards)) > 2  # the run learns: the weights below moved
+    for other_rewards, other_losses, other_weights in runs[1:]:
+        assert other_rewards == rewards and other_losses == losses
+        assert all(torch.equal(a, b) for a, b in zip(other_weights, weights))
+
+
+def test_the_starting_model_is_the_same_on_any_number_of_threads():
+    from course.rl_tasks import start_model
+
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model, _, sft = start_model(AdditionTask(2), sft_steps=4, stop_at=3, n_embd=32, n_conversations=64,
+                                        batch_size=8, device="cpu")
+            assert len(sft.losses) == 3
+            weights.append([p.detach().clone() for p in model.parameters()])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
 def test_ppo_updates_and_kl_penalty_run_and_log():
     run = _toy_run(updates_per_batch=2, kl_coef=0.1)
     assert len(run.history["kl"]) == 15 and run.history["kl"][-1] > 0
@@ -261,6 +300,8 @@ def test_bad_configs_are_explained():
         RLConfig(temperature=0)
     with pytest.raises(ValueError, match="group_size"):
         RLConfig(group_size=0)
+    with pytest.raises(ValueError, match="threads"):
+        RLConfig(threads=0)
     with pytest.raises(ValueError, match="vocabulary"):
         train_rl(tiny_model(vocab=5), TOK, OneTask(), RLConfig(steps=1))
 

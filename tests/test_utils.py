@@ -5,7 +5,13 @@ import os
 import pytest
 import torch
 
-from course.utils import atomic_write_bytes, atomic_write_text, get_device, seed_everything
+from course.utils import (
+    atomic_write_bytes,
+    atomic_write_text,
+    cpu_threads,
+    get_device,
+    seed_everything,
+)
 
 
 def test_get_device_picks_an_available_device():
@@ -37,6 +43,29 @@ def test_seed_everything_repeats_random_streams():
     seed_everything(7)
     b = (random.random(), np.random.rand(), torch.rand(3))
     assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+
+
+def test_cpu_threads_sets_and_restores_the_thread_count():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with cpu_threads(1):
+            assert torch.get_num_threads() == 1
+            with cpu_threads(1):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with cpu_threads(1):
+                raise RuntimeError("restored on errors too")
+        assert torch.get_num_threads() == 2
+        with cpu_threads(None):
+            assert torch.get_num_threads() == 2
+        for bad in (0, -1, 1.5, "2"):
+            with pytest.raises(ValueError, match="threads"):
+                cpu_threads(bad)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
