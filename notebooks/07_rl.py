@@ -104,6 +104,8 @@ for text in [task.solution(p), "0+5=5 4+8=12 =", "=125.", "=125 or 126", "= 1,12
 # We also keep the model as it was after 100 steps, a weaker start for section 7.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 early = {100: None}
 sft_model, tok, sft = start_model(task, sft_steps=400, stop_at=125, n_embd=128, n_layer=2, device="cpu",
                                   snapshots=early)
@@ -122,6 +124,8 @@ assert 0.2 < start_pass1 < 0.6  # often right, often wrong: room to improve, and
 # turns "sometimes, among 8 tries" into "first time".
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 p1_t1 = evaluate_pass_at_k(sft_model, tok, task, eval_problems[:100], k=1, n=8)
 p8 = evaluate_pass_at_k(sft_model, tok, task, eval_problems[:100], k=8, n=8)
 print(f"temperature 1: pass@1 {p1_t1:.1%}, pass@8 {p8:.1%}   (greedy pass@1 {start_pass1:.1%})")
@@ -134,6 +138,8 @@ assert p8 > p1_t1 + 0.3 and p8 > start_pass1 + 0.2
 # Each sample is scored by the verifier.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 probs = task.problems(2, seed=11)
 prompts = [render_for_completion(task.messages(q), tok) for q in probs]
 ro = rollouts(sft_model, tok, prompts, group_size=8, max_new_tokens=24,
@@ -153,6 +159,8 @@ print("rewards per group:", rewards.tolist())
 # make them nan. Your exercise: `group_advantages`.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 adv = course.your_turn(mine.group_advantages, group_advantages, rewards)
 print(adv.round(decimals=2))
 print("hand-checked cases:", group_advantages(torch.tensor([[1.0, 0, 0, 1], [1, 1, 1, 1]])).tolist())
@@ -164,6 +172,8 @@ print("hand-checked cases:", group_advantages(torch.tensor([[1.0, 0, 0, 1], [1, 
 # same, whichever completion it is in. Your exercise: `pg_loss`.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 logp = token_logprobs(sft_model, ro.ids)
 loss = course.your_turn(mine.pg_loss, policy_loss, logp.detach(), adv.reshape(-1), ro.mask)
 print(f"loss {float(loss):.4f} over {int(ro.mask.sum())} sampled tokens "
@@ -182,6 +192,8 @@ print(f"loss {float(loss):.4f} over {int(ro.mask.sum())} sampled tokens "
 # Greedy pass@1 on the same 200 held-out problems every 20 steps.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 policy = copy.deepcopy(sft_model)
 main = train_rl(policy, tok, task, cfg)
 gain = main.pass1_after - main.pass1_before
@@ -204,6 +216,8 @@ assert gain >= 0.25  # at least +25 points (measured with other seeds: +41 to +6
 # **shuffled** among its samples keeps everything but the information in the reward.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 control = train_rl(copy.deepcopy(sft_model), tok, task, RLConfig(steps=60, lr=1e-4, shuffle_rewards=True))
 print(f"shuffled rewards: greedy pass@1 {control.pass1_before:.1%} -> {control.pass1_after:.1%}; reward "
       f"{control.history['reward'][0]:.2f} -> {late(control.history, 'reward'):.2f}")
@@ -223,6 +237,8 @@ plt.show()
 # **Response length.** It stays within a token or two of where SFT put it:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 h = main.history
 print(f"mean completion length (tokens): first step {h['length'][0]:.1f}, last 5 steps {late(h, 'length'):.1f}; "
       f"range over the run {min(h['length']):.1f} to {max(h['length']):.1f}")
@@ -240,6 +256,8 @@ assert abs(late(h, "length") - h["length"][0]) < 2
 # it runs. The same model on **three-digit** sums (which it never saw in SFT):
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 hard = AdditionTask(digits=3)
 stuck = train_rl(copy.deepcopy(sft_model), tok, hard, RLConfig(steps=8, lr=1e-4, eval_size=100))
 zv = stuck.history["zero_variance"]
@@ -258,6 +276,8 @@ assert sum(zv) / len(zv) > 0.9 and stuck.pass1_after < 0.05
 # The same run as section 4 at 10 times the learning rate, 1e-3, for 20 steps:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 hot = train_rl(copy.deepcopy(sft_model), tok, task, RLConfig(steps=20, lr=1e-3))
 hh = hot.history
 print(f"lr 1e-3: reward per step {[round(r, 2) for r in hh['reward']]}")
@@ -285,6 +305,8 @@ assert late(hh, "zero_variance") > 0.6 > hh["zero_variance"][0]
 # verifier.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 lenient = AdditionTask(digits=2, verifier=benefit_of_the_doubt)
 weak = early[100]
 print(f"the model after 100 SFT steps: greedy pass@1 "
@@ -303,6 +325,8 @@ assert late(h, "accuracy") < h["accuracy"][0] + 0.05  # no better than at the st
 # read by the honest parser:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 def malformed(model):
     """The fraction of greedy answers with no parseable final number."""
     texts = greedy_answers(model, eval_prompts)
@@ -347,6 +371,8 @@ plt.show()
 #   its SFT reference.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 ro = rollouts(sft_model, tok, eval_prompts[:100], group_size=8, max_new_tokens=cfg.max_new_tokens,
               generator=torch.Generator().manual_seed(1))
 end = [tok.special("<|assistant_end|>")]
