@@ -170,7 +170,6 @@ print(format_chat(plain, "llama3", add_generation_prompt=True))
 
 # %%
 view = show_tokens("9.9 or 9.11: which is bigger?", "cl100k_base")
-print(view.plain())
 assert view.plain().startswith("9|.|9| or| |9|.|11|")
 view
 
