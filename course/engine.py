@@ -14,8 +14,10 @@ into the sequence (through the same cache, one forward), exactly as
 `render_conversation` lays out a tool turn in the training data. Then the
 model continues. The model never writes the tool's output; it reads it.
 
-`complete_batch` is the fast path for evaluations without tools: many
-prompts, greedy, batched by prompt length.
+`complete_batch` is the fast path for evaluations: many prompts, greedy,
+batched by prompt length. A reply that opens a tool call is finished by
+`reply` with the `tools` given, so a tool-using model is never scored on
+the empty text before its call.
 """
 
 from __future__ import annotations
@@ -120,19 +122,27 @@ def _split_call(tok, segment, call_start, call_end) -> tuple[str, str]:
 
 
 @torch.no_grad()
-def complete_batch(model, tokenizer, conversations, *, max_new_tokens: int = 32, batch_size: int = 256) -> list[str]:
-    """Greedy replies to many conversations at once (no tools): one str per conversation.
+def complete_batch(
+    model, tokenizer, conversations, *, max_new_tokens: int = 32, batch_size: int = 256, tools: dict | None = None
+) -> list[str]:
+    """Greedy replies to many conversations at once: one str per conversation.
 
     Prompts of equal length run as one batch through `model.generate`; each
     reply is cut at the first special token (normally <|assistant_end|>).
+    A reply that opens a tool call (<|tool_call_start|>) is run again through
+    `reply` with `tools` (none: the model reads an error as the tool's output),
+    so its text is the answer after the call, as `reply(...).text` would be,
+    never the (usually empty) text before it.
     """
     tok = chat_tokenizer(tokenizer)
     prompts = [render_for_completion(m, tok) for m in conversations]
+    call_start = tok.special("<|tool_call_start|>")
     by_len: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
         by_len.setdefault(len(p), []).append(i)
     device = next(model.parameters()).device
     out: list[str] = [""] * len(prompts)
+    calls: list[int] = []
     for length, members in sorted(by_len.items()):
         new = min(max_new_tokens, model.config.block_size - length)
         if new <= 0:
@@ -143,5 +153,9 @@ def complete_batch(model, tokenizer, conversations, *, max_new_tokens: int = 32,
             gen = model.generate(idx, new, temperature=0.0)[:, length:].tolist()
             for i, row in zip(chunk, gen):
                 cut = next((k for k, t in enumerate(row) if t in tok.special_ids), len(row))
+                if cut < len(row) and row[cut] == call_start:
+                    calls.append(i)
                 out[i] = tok.decode(row[:cut])
+    for i in calls:
+        out[i] = reply(model, tok, conversations[i], tools=tools, max_new_tokens=max_new_tokens).text
     return out

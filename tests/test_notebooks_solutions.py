@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 # Lessons that hand ideas to the learner inside the story, and how many "your turn" cells each has
 # at least (a cell calling course.your_turn).
-LESSONS = ["01", "02", "03", "04", "07"]
+LESSONS = ["01", "02", "03", "04", "06", "07"]
 MIN_CELLS = 3
 FULL_RUN = LESSONS if os.environ.get("COURSE_ALL_SOLUTION_RUNS") == "1" else ["01", "02"]
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from course.chat import chat_tokenizer, render_conversation, render_for_completion
 from course.data import CharTokenizer
-from course.engine import reply
+from course.engine import complete_batch, reply
 from course.model import GPT, GPTConfig
 from course.tools import DocumentStore, ToolError, calculate, calculator, parse_tool_call, run_tool
 
@@ -190,3 +190,50 @@ def test_reply_runs_a_real_gpt_with_its_kv_cache_and_matches_generate():
     full = model.generate(torch.tensor([prompt]), 12, temperature=0.0)[0, len(prompt):].tolist()
     cut = next((k for k, t in enumerate(full) if t in TOK.special_ids), len(full))
     assert out.text == TOK.decode(full[:cut])
+
+
+class TranscriptModel(nn.Module):
+    """A stand-in that continues any prefix of the given rendered conversations greedily, through
+    either path the engine uses (`generate` for batches, the cached forward for `reply`); after any
+    other prefix it ends its turn. It answers right only if it is fed exactly the training layout."""
+
+    def __init__(self, conversations, block_size=128):
+        super().__init__()
+        self.config = type("Cfg", (), {"block_size": block_size, "n_layer": 1})()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.table, self.seq = {}, []
+        for messages in conversations:
+            ids, _ = render_conversation(messages, TOK)
+            self.table.update({tuple(ids[:k]): ids[k] for k in range(1, len(ids))})
+
+    def _next(self, prefix):
+        return self.table.get(tuple(prefix), TOK.special("<|assistant_end|>"))
+
+    def forward(self, idx, cache=None):
+        self.seq = (self.seq if cache.pos else []) + idx[0].tolist()
+        cache.pos += idx.size(1)
+        logits = torch.zeros(1, idx.size(1), TOK.vocab_size)
+        logits[0, -1, self._next(self.seq)] = 1.0
+        return logits, None
+
+    def generate(self, idx, max_new_tokens, temperature=1.0):
+        rows = [row.tolist() for row in idx]
+        for row in rows:
+            for _ in range(max_new_tokens):
+                row.append(self._next(row))
+        return torch.tensor(rows)
+
+
+def test_complete_batch_finishes_tool_calls_with_the_engine():
+    """A tool-using model evaluated in a batch is scored on its answer after the tool ran (as
+    `reply` gives it), not on the empty text before its call."""
+    calc = [{"role": "user", "content": "6*7"}, {"role": "assistant", "content": "", "tool_call": "calculator(6*7)"},
+            {"role": "tool", "content": "42"}, {"role": "assistant", "content": "42"}]
+    plain = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    model = TranscriptModel([calc, plain])
+    questions = [calc[:1], plain[:1]]
+    got = complete_batch(model, TOK, questions, max_new_tokens=24, tools={"calculator": calculator})
+    assert got == ["42", "hello"]
+    assert got == [reply(model, TOK, q, tools={"calculator": calculator}, max_new_tokens=24).text for q in questions]
+    # without the tool the model reads an error instead of "42", and this one then has nothing to say
+    assert complete_batch(model, TOK, questions, max_new_tokens=24) == ["", "hello"]
