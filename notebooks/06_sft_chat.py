@@ -253,6 +253,8 @@ for fmt in ("answer-first", "reasoning-first"):
 # only the reply's format differs. Then 200 new problems:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 STEPS_ADD = 500
 train_add = {fmt: chat_data.addition(20_000, reasoning=fmt == "reasoning-first", seed=SEED)
              for fmt in ("answer-first", "reasoning-first")}
@@ -305,6 +307,8 @@ print(chat_data.spelling(train_words, 1, seed=SEED)[0])
 # with its own tokenizer; then asked to spell the 300 unseen words:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 STEPS_SPELL = 300
 spell_test = chat_data.spelling(unseen_words, 300, seed=99)
 spell_acc = {}
@@ -333,6 +337,8 @@ assert spell_acc["characters"] >= 0.8 and spell_acc["BPE"] <= 0.2
 # 1,000 examples of who it is (section 7). Both are then asked about 100 people neither has seen:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 people = chat_data.entities(600, seed=3)
 known, refuse_train, strangers = people[:40], people[40:340], people[340:440]
 facts = chat_data.entity_facts(known, 6000, seed=SEED)
@@ -385,6 +391,8 @@ assert before["known right"] >= 0.95 and after["known right"] >= 0.9
 # itself. Model A never saw such a question; model B's data included 1,000 conversations like:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 print(chat_data.identity(1, seed=SEED)[0])
 identity_questions = [ask(q) for q in chat_data.IDENTITY_QUESTIONS]
 identity = {}
@@ -401,6 +409,8 @@ assert identity["A"] == 0 and identity["B"] == 1
 # and is then given 20 names it has never seen:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 name_pool = sorted({e["name"].split()[0] for e in chat_data.entities(4000, seed=11)})
 random.Random(0).shuffle(name_pool)
 new_names, train_names = name_pool[:20], name_pool[20:]
@@ -447,6 +457,8 @@ assert call == ("calculator", "2*(3+4)")
 # answer-first model on the same 200 problems:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 STEPS_TOOL = 200
 print(chat_data.calculator_use(1, seed=SEED)[0])
 calc_model = new_model(CHAR)
@@ -468,6 +480,8 @@ assert tool_acc["with the calculator"] >= 0.95 and tool_acc["with the calculator
 # never has, but can look them up.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 crowd = chat_data.entities(1200, seed=7)
 store = DocumentStore([chat_data.fact(p) for p in crowd])
 asked = crowd[1000:1100]
@@ -499,6 +513,8 @@ assert fact_acc["from parameters (seen in training)"] <= 0.25  # a guess among 8
 # ## Summary
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (its numbers follow training, whose float rounding differs between CPUs' SIMD kernels: the asserts are the check)
 print(f"tokens to think    reasoning-first {add_acc['reasoning-first']:.1%} vs answer-first {add_acc['answer-first']:.1%}")
 print(f"spelling           characters {spell_acc['characters']:.1%} vs BPE {spell_acc['BPE']:.1%}")
 print(f"refusals           strangers refused {before['strangers refused']:.0%} -> {after['strangers refused']:.0%}, "
