@@ -81,7 +81,7 @@ SCALES: dict[str, Scale] = {
         "a test-sized run: 2 layers x 128, about 25 seconds on one core",
         text_chars=300_000, vocab_size=320, model=dict(n_layer=2, n_head=4, n_embd=128, block_size=64),
         pretrain_steps=120, pretrain_batch=16, eval_interval=60,
-        sft_schedule=300, sft_chunk=25, sft_target=0.3, sft_max_steps=300, sft_batch=32, sft_conversations=6000,
+        sft_schedule=1000, sft_chunk=25, sft_target=0.3, sft_max_steps=300, sft_batch=32, sft_conversations=6000,
         rl_steps=12, rl_prompts=16, rl_group=8, rl_lr=1e-4, eval_problems=100, cloze_items=100,
     ),
     "cpu": Scale(
@@ -334,7 +334,7 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
         stop = min(step + scale.sft_chunk, scale.sft_max_steps, scale.sft_schedule)
         model.train()
         result = finetune(model, convs, tok, cfg, stop_at=stop, resume=ckpt if step else None)
-        losses += result.losses
+        losses = result.losses  # a resumed run's result holds the whole history
         seconds += result.train_seconds
         tokens_per_s.append(result.tokens_per_sec)
         step = stop
@@ -623,6 +623,11 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
     ]
     lines += [f"| {k} | {v['val_loss']:.3f} | {v['val_bpb']:.3f} | {v['cloze_acc']:.1%} | {v['cloze_acc_norm']:.1%} |"
               for k, v in ev["models"].items()]
+    b_pre, b_sft = ev["models"]["pretrain"]["val_bpb"], ev["models"]["sft"]["val_bpb"]
+    if b_sft > b_pre:
+        lines += ["", f"SFT trains on conversations only, and the model partly forgets the play: bits per byte "
+                  f"{b_pre:.3f} → {b_sft:.3f}. Mixing pretraining text into SFT (nanochat's midtraining) is the "
+                  "usual remedy."]
     lines += ["", "A short chat with the final model (greedy):", ""]
     lines += [f"- **user**: `{q}`  **{ASSISTANT}**: `{a}`" for q, a in ev["chat"]]
     lines += [""]
