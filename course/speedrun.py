@@ -535,7 +535,8 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         "",
         f"**Machine**: {m['cpu']}, {m['cores']} cores, torch {m['torch']} on {m['torch_threads']} thread(s) "
         f"(RL on 1), Python {m['python']}{', ' + m['cuda'] if m['cuda'] else ''}. "
-        f"Load average at the start {state.get('load_average_at_start')}.",
+        f"Load average (1, 5, 15 min) at the start {state.get('load_average_at_start')}, at the report "
+        f"{m.get('load_average_at_report')}.",
         "",
         f"**Total**: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU (all threads).",
         "",
@@ -554,7 +555,8 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         f"{rl['sampled_tokens_per_second']:,.0f} sampled tokens/s | greedy pass@1 {rl['pass1_before']:.1%} → "
         f"{rl['pass1_after']:.1%} in {rl['steps']} steps |",
         f"| eval | {timing['eval']['wall_seconds']:.1f} | {timing['eval']['cpu_seconds']:.1f} | "
-        f"{ev['models']['rl']['eval_tokens_per_second']:,.0f} tokens/s | cloze {ev['models']['rl']['cloze_acc_norm']:.1%} "
+        f"{ev['models']['rl']['eval_tokens_per_second']:,.0f} tokens/s | multiple choice "
+        f"{ev['models']['pretrain']['cloze_acc_norm']:.1%} pretrained, {ev['models']['rl']['cloze_acc_norm']:.1%} final "
         f"(chance 25%) |",
         "",
     ]
@@ -625,9 +627,10 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
               for k, v in ev["models"].items()]
     b_pre, b_sft = ev["models"]["pretrain"]["val_bpb"], ev["models"]["sft"]["val_bpb"]
     if b_sft > b_pre:
-        lines += ["", f"SFT trains on conversations only, and the model partly forgets the play: bits per byte "
-                  f"{b_pre:.3f} → {b_sft:.3f}. Mixing pretraining text into SFT (nanochat's midtraining) is the "
-                  "usual remedy."]
+        lines += ["", f"SFT trains on conversations only, and the model forgets how to continue the play: bits per "
+                  f"byte {b_pre:.3f} → {b_sft:.3f}"
+                  + (f", worse than the untrained model's {pre['val_bpb'][0]:.3f}" if b_sft > pre["val_bpb"][0] else "")
+                  + ". Mixing pretraining text into SFT (nanochat's midtraining) is the usual remedy."]
     lines += ["", "A short chat with the final model (greedy):", ""]
     lines += [f"- **user**: `{q}`  **{ASSISTANT}**: `{a}`" for q, a in ev["chat"]]
     lines += [""]

@@ -160,3 +160,32 @@ def test_cloze_items_are_hellaswag_shaped():
         assert len(it["endings"]) == 4 and len(set(it["endings"])) == 4
         assert it["endings"][it["label"]] == f"line number {n + 1} of the play"
     assert len({it["label"] for it in items}) > 1
+
+
+def test_committed_cpu_report_shows_learning_and_the_readme_quotes_it():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = json.loads((root / "docs/speedrun/report.json").read_text(encoding="utf-8"))
+    assert r["format"] == "course-speedrun-v1" and r["scale"] == "cpu"
+    assert (root / "docs/speedrun/report.md").is_file() and (root / "docs/speedrun/report.png").is_file()
+    s = r["stages"]
+    pre, sft, rl, ev = s["pretrain"], s["sft"], s["rl"], s["eval"]
+    assert pre["val_bpb"][-1] < pre["unigram_bpb"] - 1.0
+    assert all(sft["accuracy_after"][k] >= sft["accuracy_before"][k] for k in sft["accuracy_before"])
+    assert sft["accuracy_after"]["addition"] > sft["accuracy_before"]["addition"]
+    assert rl["pass1_after"] > rl["pass1_before"] + 0.2
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    quoted = [
+        f"took {r['total_wall_seconds']:.0f} s wall and {r['total_cpu_seconds']:.0f} s of CPU",
+        f"{pre['parameters'] / 1e6:.2f}M-parameter",
+        f"reached {pre['val_bpb'][-1]:.3f} bits per byte on held-out text (unigram baseline {pre['unigram_bpb']:.3f})",
+        f"from {sft['accuracy_before']['addition']:.1%} to {sft['accuracy_after']['addition']:.1%} in {sft['steps']} steps",
+        f"identity {sft['accuracy_after']['identity']:.1%}, letter counts {sft['accuracy_after']['letter_count']:.1%}",
+        f"spelling still {sft['accuracy_after']['spelling']:.1%}",
+        f"from {rl['pass1_before']:.1%} to {rl['pass1_after']:.1%} in {rl['steps']} steps",
+        f"rise from {ev['models']['pretrain']['val_bpb']:.3f} to {ev['models']['sft']['val_bpb']:.3f}",
+        f"torch {r['machine']['torch'].split('+')[0]}",
+    ]
+    for text in quoted:
+        assert text in readme, text
