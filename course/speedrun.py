@@ -258,6 +258,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
                       sample_top_k=None, device=device, seed=args.seed, checkpoint_path=str(ckpt),
                       checkpoint_interval=scale.eval_interval, progress=not args.quiet)
     resume = ckpt if ckpt.is_file() else None
+    resumed_from = _step_of(resume)
     result = train(model, train_ids, val_ids, cfg, tokenizer=tok, resume=resume)
     baseline = unigram_bpb(train_ids, val_ids, len(val_text.encode("utf-8")), vocab)
     from course.model import count_params
@@ -268,7 +269,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
         "steps": scale.pretrain_steps,
         "tokens": scale.pretrain_steps * scale.pretrain_batch * scale.model["block_size"],
         "tokens_per_second": result.tokens_per_sec,
-        "resumed_from_step": _step_of(resume),
+        "resumed_from_step": resumed_from,
         "val_steps": result.val_steps,
         "val_loss": result.val_losses,
         "val_bpb": result.val_bpb,

@@ -1,8 +1,8 @@
 """`python -m course speedrun --scale tiny`: the whole pipeline end to end, interrupted and resumed.
 
 One run is shared by the tests (a module-scoped fixture, about 25 s on one CPU
-thread): the RL stage is made to fail once, as a killed run would, and the run
-is then continued with `--resume`.
+thread): it is killed in the middle of pretraining and at the start of RL, and
+continued with `--resume` each time.
 """
 
 import json
@@ -20,9 +20,12 @@ class Killed(RuntimeError):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """Killed twice, resumed twice: in pretraining after its step-60 checkpoint, then at the start of RL."""
+    import course.train
+
     out = tmp_path_factory.mktemp("speedrun")
     calls = {name: 0 for name in speedrun.STAGE_FUNCS}
-    real = dict(speedrun.STAGE_FUNCS)
+    real, real_train = dict(speedrun.STAGE_FUNCS), course.train.train
     mp = pytest.MonkeyPatch()
 
     def counting(name, fail):
@@ -34,24 +37,38 @@ def run(tmp_path_factory):
 
         return stage
 
+    def train_killed_midway(model, data, val, cfg, **kw):
+        if str(cfg.checkpoint_path).endswith("pretrain/ckpt.pt") and kw.get("resume") is None:
+            real_train(model, data, val, cfg, stop_at=60, **kw)  # checkpoints at step 60, as a killed run leaves it
+            raise Killed("pretraining killed after step 60")
+        return real_train(model, data, val, cfg, **kw)
+
     with cpu_threads(1):
         for name in real:
             mp.setitem(speedrun.STAGE_FUNCS, name, counting(name, fail=name == "rl"))
-        with pytest.raises(Killed):
+        mp.setattr(course.train, "train", train_killed_midway)
+        with pytest.raises(Killed, match="pretraining killed"):
             speedrun.run(out, "tiny", threads=1, quiet=True)
+        killed_in_pretrain = json.loads((out / speedrun.STATE_FILE).read_text())
+        with pytest.raises(Killed, match="rl killed"):
+            speedrun.run(out, "tiny", resume=True, threads=1, quiet=True)
         interrupted = json.loads((out / speedrun.STATE_FILE).read_text())
         mp.setitem(speedrun.STAGE_FUNCS, "rl", counting("rl", fail=False))
         code = main(["speedrun", "--scale", "tiny", "--out", str(out), "--resume", "--threads", "1", "--quiet"])
     mp.undo()
-    return {"out": out, "code": code, "calls": calls, "interrupted": interrupted,
+    return {"out": out, "code": code, "calls": calls, "interrupted": interrupted, "killed_in_pretrain": killed_in_pretrain,
             "report": json.loads((out / "report.json").read_text()), "md": (out / "report.md").read_text()}
 
 
 def test_interrupted_run_resumes_without_redoing_finished_stages(run):
+    assert list(run["killed_in_pretrain"]["stages"]) == ["tokenizer"]
     assert sorted(run["interrupted"]["stages"]) == ["pretrain", "sft", "tokenizer"]
     assert run["code"] == 0
-    # tokenizer, pretrain and sft ran once; rl failed once, then ran; eval ran once
-    assert run["calls"] == {"tokenizer": 1, "pretrain": 1, "sft": 1, "rl": 2, "eval": 1}
+    # pretraining was killed once and resumed; rl failed once, then ran; the others ran once
+    assert run["calls"] == {"tokenizer": 1, "pretrain": 2, "sft": 1, "rl": 2, "eval": 1}
+    pre = run["report"]["stages"]["pretrain"]
+    assert pre["resumed_from_step"] == 60  # continued from its checkpoint, not from scratch
+    assert pre["val_steps"] == [0, 60, 120] and len(pre["val_bpb"]) == 3
     state = json.loads((run["out"] / speedrun.STATE_FILE).read_text())
     assert list(state["stages"]) == list(speedrun.STAGES)
     for name in ("tokenizer", "pretrain", "sft"):  # kept as they were recorded before the failure
