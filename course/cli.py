@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("course.commands:evaluate", "evaluate a checkpoint (val loss, bits per byte, HellaSwag)"),
     "ladder": ("course.ladder_cli:main", "run the training speedup ladder and record the results"),
     "rl": ("course.rl_cli:main", "improve a chat model with RL on a verifiable task (GRPO-style)"),
+    "speedrun": ("course.speedrun:main", "the whole pipeline: tokenizer, pretraining, SFT, RL, eval, report"),
     "grade": ("course.grade:main", "grade a class's exercise submissions safely (instructors)"),
 }
 

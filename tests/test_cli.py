@@ -15,7 +15,7 @@ from course.cli import main
 from course.train import TrainConfig
 
 FIXTURE = Path(__file__).parent / "data" / "hellaswag_tiny.jsonl"
-COMMANDS = ["train-tokenizer", "prepare-data", "train", "sample", "eval", "rl"]
+COMMANDS = ["train-tokenizer", "prepare-data", "train", "sample", "eval", "rl", "speedrun"]
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--quiet", "--device", "cpu"]
 
 

@@ -1,0 +1,736 @@
+"""`python -m course speedrun`: the whole pipeline in one command, from text to a report card.
+
+    python -m course speedrun                      # --scale cpu: about 10 minutes on 2 CPU cores
+    python -m course speedrun --scale tiny --out runs/tiny
+    python -m course speedrun --resume             # continue after an interruption
+
+Every stage is the course's own code, called as a lesson calls it:
+
+1. tokenizer: a byte-level BPE (`course.tokenizer`, the fast trainer) on the
+   training part of the bundled tinyshakespeare (`course.assets`); its
+   compression in bytes per token. Digits stay single bytes: Shakespeare has
+   too few of them to merge, which is what arithmetic wants.
+2. pretrain: a small GPT (`course.model`) trained with `course.train` on the
+   tokenized text; val loss and bits per byte against a unigram baseline; a sample.
+3. sft: `course.sft.finetune` on a mix of `course.chat_data` conversations
+   (2-digit addition with worked steps, spelling, letter counts, identity)
+   rendered by `course.chat`; greedy task accuracies before and after. SFT
+   runs in chunks resumed exactly from its checkpoint, and stops once the
+   addition task is right often enough for RL to learn from (lesson 07: RL
+   only learns when the starting reward is neither ~0 nor ~1).
+4. rl: `course.rl.train_rl` on `course.rl_tasks.AdditionTask`; greedy pass@1
+   before and after, the reward curve. On one CPU thread, so it repeats exactly.
+5. eval: bits per byte of each stage's model on held-out text
+   (`course.evaluate`), a HellaSwag-style multiple-choice score
+   (`course.hellaswag`) on cloze items made from held-out lines, the task
+   accuracies, and a short chat through `course.engine`.
+6. report: report.md, report.json and the plots they show.
+
+Each stage writes into its own folder of `--out` and, when done, records its
+results in `state.json` (written atomically); `--resume` skips finished stages
+and continues the unfinished one from its checkpoint. Ctrl-C leaves that state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STAGES = ("tokenizer", "pretrain", "sft", "rl", "eval", "report")
+STATE_FILE = "state.json"
+ASSISTANT = "Nano"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The sizes of one speedrun. `tiny` is for tests; `cpu` is the real run on a laptop."""
+
+    description: str
+    text_chars: int | None  # characters of tinyshakespeare used (None: all of it)
+    vocab_size: int  # the BPE's vocabulary, before the chat tokens
+    model: dict = field(default_factory=dict)
+    pretrain_steps: int = 1000
+    pretrain_batch: int = 16
+    pretrain_lr: float = 3e-3
+    eval_interval: int = 250
+    sft_schedule: int = 600  # the cosine schedule's length
+    sft_chunk: int = 25  # check the addition accuracy every this many steps
+    sft_target: float = 0.3  # stop SFT once greedy addition pass@1 reaches this
+    sft_max_steps: int = 400  # stop anyway here
+    sft_batch: int = 32
+    sft_lr: float = 3e-3
+    sft_conversations: int = 20_000  # addition demonstrations; the other tasks add a third as many
+    rl_steps: int = 60
+    rl_prompts: int = 16
+    rl_group: int = 8
+    rl_lr: float = 1e-4
+    eval_problems: int = 200  # held-out problems per task
+    cloze_items: int = 200
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale(
+        "a test-sized run: 2 layers x 128, about 25 seconds on one core",
+        text_chars=300_000, vocab_size=320, model=dict(n_layer=2, n_head=4, n_embd=128, block_size=64),
+        pretrain_steps=120, pretrain_batch=16, eval_interval=60,
+        sft_schedule=1000, sft_chunk=25, sft_target=0.3, sft_max_steps=300, sft_batch=32, sft_conversations=6000,
+        rl_steps=12, rl_prompts=16, rl_group=8, rl_lr=1e-4, eval_problems=100, cloze_items=100,
+    ),
+    "cpu": Scale(
+        "4 layers x 128 on all of tinyshakespeare, about 10 minutes on 2 CPU cores",
+        text_chars=None, vocab_size=512, model=dict(n_layer=4, n_head=4, n_embd=128, block_size=96),
+        pretrain_steps=1500, pretrain_batch=32, eval_interval=250,
+        sft_schedule=800, sft_chunk=50, sft_target=0.3, sft_max_steps=800, sft_batch=32,
+        rl_steps=60, rl_prompts=16, rl_group=8, rl_lr=1e-4,
+    ),
+    "gpu": Scale(
+        "larger presets for one GPU (6 layers x 384); not measured by the course yet",
+        text_chars=None, vocab_size=1024, model=dict(n_layer=6, n_head=6, n_embd=384, block_size=128),
+        pretrain_steps=3000, pretrain_batch=64, pretrain_lr=1e-3, eval_interval=500,
+        sft_schedule=1500, sft_chunk=100, sft_target=0.3, sft_max_steps=1500, sft_batch=64, sft_lr=1e-3,
+        rl_steps=100, rl_prompts=32, rl_group=8, rl_lr=5e-5,
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- state
+
+
+class SpeedrunError(ValueError):
+    """A speedrun cannot start or continue as asked."""
+
+
+def read_state(out: Path) -> dict | None:
+    path = out / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpeedrunError(f"{path} is damaged ({e}); remove it to start over") from None
+    if not isinstance(state, dict) or "stages" not in state:
+        raise SpeedrunError(f"{path} is not a speedrun state file; remove it to start over")
+    return state
+
+
+def write_state(out: Path, state: dict) -> None:
+    from course.utils import atomic_write_text
+
+    atomic_write_text(out / STATE_FILE, json.dumps(state, indent=1))
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def _text(scale: Scale) -> tuple[str, str]:
+    """(train text, val text): the first 90% and the last 10% of the (cut) corpus."""
+    from course.assets import load_tinyshakespeare
+
+    text = load_tinyshakespeare()
+    if scale.text_chars is not None:
+        text = text[: scale.text_chars]
+    n = int(len(text) * 0.9)
+    return text[:n], text[n:]
+
+
+def _tokenizer(out: Path):
+    from course.tokenizer import from_spec
+
+    spec = json.loads((out / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))
+    return from_spec(spec)
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return sorted({w for w in re.findall(r"[a-z]+", text) if 3 <= len(w) <= 6})
+
+
+def _task_sets(words: list[str], n: int) -> dict[str, list[list[dict]]]:
+    """Held-out conversations per task (seeds the training mix does not use)."""
+    from course.chat_data import addition, identity, letter_count, spelling
+
+    return {
+        "addition": addition(n, digits=2, reasoning=True, seed=10_001),
+        "spelling": spelling(words, n, seed=10_002),
+        "letter_count": letter_count(words, n, seed=10_003),
+        "identity": identity(n, name=ASSISTANT, seed=10_004),
+    }
+
+
+def task_accuracies(model, tok, sets: dict, *, max_new_tokens: int = 24) -> dict[str, float]:
+    """Greedy exact-match accuracy per task: the final answer for addition, the whole reply otherwise."""
+    from course.chat_data import final_answer
+    from course.engine import complete_batch
+
+    out = {}
+    for name, convs in sets.items():
+        prompts = [c[:-1] for c in convs]
+        replies = complete_batch(model, tok, prompts, max_new_tokens=max_new_tokens)
+        want = [c[-1]["content"] for c in convs]
+        if name == "addition":
+            ok = [final_answer(r) == final_answer(w) for r, w in zip(replies, want)]
+        else:
+            ok = [r.strip() == w for r, w in zip(replies, want)]
+        out[name] = sum(ok) / len(ok)
+    return out
+
+
+def _device(args) -> str:
+    from course.utils import get_device
+
+    return args.device or get_device()
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def stage_tokenizer(out: Path, scale: Scale, args) -> dict:
+    from course.tokenizer import RegexTokenizer
+    from course.utils import atomic_write_text
+
+    train_text, val_text = _text(scale)
+    tok = RegexTokenizer()
+    t0 = time.perf_counter()
+    tok.train(train_text, scale.vocab_size)
+    seconds = time.perf_counter() - t0
+    atomic_write_text(out / "tokenizer" / "tokenizer.json", json.dumps(tok.spec))
+    val_bytes = len(val_text.encode("utf-8"))
+    n_val = len(tok.encode_ordinary(val_text))
+    example = "49+97=146 To be, or not to be"
+    return {
+        "vocab_size": tok.vocab_size,
+        "train_chars": len(train_text),
+        "val_bytes_per_token": val_bytes / n_val,
+        "train_bytes_per_second": len(train_text.encode("utf-8")) / seconds,
+        "example": [tok.decode([i]) for i in tok.encode_ordinary(example)],
+        "digits_single_tokens": all(len(tok.encode_ordinary(d)) == 1 for d in "0123456789"),
+    }
+
+
+def _ids(tok, text: str):
+    import numpy as np
+
+    return np.asarray(tok.encode_ordinary(text), dtype=np.int64)
+
+
+def unigram_bpb(train_ids, val_ids, val_bytes: int, vocab: int) -> float:
+    """Bits per byte of the best model that ignores context: token frequencies (add-one) from train."""
+    import numpy as np
+
+    counts = np.bincount(train_ids, minlength=vocab).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[val_ids].sum() / (math.log(2) * val_bytes))
+
+
+def _gpt(scale: Scale, vocab_size: int, seed: int):
+    import torch
+
+    from course.model import GPT, GPTConfig
+
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=vocab_size, dropout=0.0, **scale.model))
+
+
+def stage_pretrain(out: Path, scale: Scale, args) -> dict:
+    from course.chat import chat_tokenizer
+    from course.train import TrainConfig, train
+
+    tok = _tokenizer(out)
+    train_text, val_text = _text(scale)
+    train_ids, val_ids = _ids(tok, train_text), _ids(tok, val_text)
+    vocab = chat_tokenizer(tok).vocab_size  # room for the chat tokens SFT will use
+    device = _device(args)
+    model = _gpt(scale, vocab, args.seed).to(device)
+    ckpt = out / "pretrain" / "ckpt.pt"
+    cfg = TrainConfig(max_steps=scale.pretrain_steps, batch_size=scale.pretrain_batch, max_lr=scale.pretrain_lr,
+                      min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
+                      weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
+                      eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
+                      sample_top_k=None, device=device, seed=args.seed, checkpoint_path=str(ckpt),
+                      checkpoint_interval=scale.eval_interval, progress=not args.quiet)
+    resume = ckpt if ckpt.is_file() else None
+    resumed_from = _step_of(resume)
+    result = train(model, train_ids, val_ids, cfg, tokenizer=tok, resume=resume)
+    baseline = unigram_bpb(train_ids, val_ids, len(val_text.encode("utf-8")), vocab)
+    from course.model import count_params
+
+    return {
+        "parameters": count_params(model),
+        "model": dict(scale.model, vocab_size=vocab),
+        "steps": scale.pretrain_steps,
+        "tokens": scale.pretrain_steps * scale.pretrain_batch * scale.model["block_size"],
+        "tokens_per_second": result.tokens_per_sec,
+        "resumed_from_step": resumed_from,
+        "val_steps": result.val_steps,
+        "val_loss": result.val_losses,
+        "val_bpb": result.val_bpb,
+        "unigram_bpb": baseline,
+        "train_loss": _every(result.losses, 100),
+        "sample": result.samples[-1][1] if result.samples else "",
+    }
+
+
+def _step_of(ckpt) -> int:
+    if ckpt is None:
+        return 0
+    from course.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(ckpt)["step"])
+
+
+def _every(values, n_points: int) -> list[list[float]]:
+    """[step, value] pairs, at most about n_points of them (the report's curves)."""
+    k = max(1, len(values) // n_points)
+    return [[i + 1, float(v)] for i, v in enumerate(values) if (i + 1) % k == 0 or i == len(values) - 1]
+
+
+def sft_mix(words: list[str], n_addition: int, seed: int) -> list[list[dict]]:
+    """The SFT conversations: 2-digit addition with steps, and a third as many of the other tasks."""
+    from course.chat_data import identity, letter_count, spelling
+    from course.rl_tasks import AdditionTask
+
+    k = max(1, n_addition // 9)
+    convs = (AdditionTask(2).conversations(n_addition, seed=seed) + spelling(words, k, seed=seed + 1)
+             + letter_count(words, k, seed=seed + 2) + identity(k, name=ASSISTANT, seed=seed + 3))
+    random.Random(seed).shuffle(convs)
+    return convs
+
+
+def stage_sft(out: Path, scale: Scale, args) -> dict:
+    from course.arch import load_model
+    from course.rl import evaluate_pass_at_1
+    from course.rl_tasks import AdditionTask
+    from course.sft import finetune
+    from course.train import TrainConfig
+
+    tok = _tokenizer(out)
+    device = _device(args)
+    train_text, _ = _text(scale)
+    words = _words(train_text)
+    sets = _task_sets(words, scale.eval_problems)
+    task = AdditionTask(2)
+    problems = task.problems(scale.eval_problems, seed=20_001)
+    ckpt = out / "sft" / "ckpt.pt"
+    source = ckpt if ckpt.is_file() else out / "pretrain" / "ckpt.pt"
+    model, _, _ = load_model(out / "pretrain" / "ckpt.pt", device=device)
+    before = task_accuracies(model, tok, sets)
+    cfg = TrainConfig(max_steps=scale.sft_schedule, batch_size=scale.sft_batch, max_lr=scale.sft_lr,
+                      min_lr=scale.sft_lr / 10, warmup_steps=min(20, scale.sft_schedule // 10), weight_decay=0.0,
+                      eval_interval=0, device=device, seed=args.seed, checkpoint_path=str(ckpt),
+                      progress=False)
+    convs = sft_mix(words, scale.sft_conversations, seed=args.seed + 5)
+    checks = []  # (step, addition pass@1): when SFT is good enough for RL
+    step = _step_of(ckpt) if source == ckpt else 0
+    losses, seconds, tokens_per_s = [], 0.0, []
+    while True:
+        stop = min(step + scale.sft_chunk, scale.sft_max_steps, scale.sft_schedule)
+        model.train()
+        result = finetune(model, convs, tok, cfg, stop_at=stop, resume=ckpt if step else None)
+        losses = result.losses  # a resumed run's result holds the whole history
+        seconds += result.train_seconds
+        tokens_per_s.append(result.tokens_per_sec)
+        step = stop
+        p1 = evaluate_pass_at_1(model, tok, task, problems, max_new_tokens=24)
+        checks.append([step, p1])
+        if not args.quiet:
+            print(f"sft step {step}: loss {result.losses[-1]:.3f}, addition greedy pass@1 {p1:.1%}", flush=True)
+        if p1 >= scale.sft_target or step >= min(scale.sft_max_steps, scale.sft_schedule):
+            break
+    model.eval()
+    after = task_accuracies(model, tok, sets)
+    return {
+        "conversations": len(convs),
+        "steps": step,
+        "schedule": scale.sft_schedule,
+        "target_addition_pass1": scale.sft_target,
+        "addition_checks": checks,
+        "train_loss": _every(losses, 100),
+        "tokens_per_second": sum(tokens_per_s) / len(tokens_per_s),
+        "accuracy_before": before,
+        "accuracy_after": after,
+    }
+
+
+def stage_rl(out: Path, scale: Scale, args) -> dict:
+    from course.arch import load_model
+    from course.rl import RLConfig, train_rl
+    from course.rl_tasks import AdditionTask
+
+    tok = _tokenizer(out)
+    model, _, _ = load_model(out / "sft" / "ckpt.pt", device=_device(args))
+    cfg = RLConfig(steps=scale.rl_steps, prompts_per_step=scale.rl_prompts, group_size=scale.rl_group,
+                   lr=scale.rl_lr, eval_size=scale.eval_problems, eval_every=max(1, scale.rl_steps // 3),
+                   seed=args.seed, threads=1)
+    result = train_rl(model, tok, AdditionTask(2), cfg, out_dir=out / "rl", progress=not args.quiet)
+    h = result.history
+    tokens = sum(length * cfg.prompts_per_step * cfg.group_size for length in h["length"])
+    return {
+        "steps": cfg.steps,
+        "prompts_per_step": cfg.prompts_per_step,
+        "group_size": cfg.group_size,
+        "lr": cfg.lr,
+        "pass1_before": result.pass1_before,
+        "pass1_after": result.pass1_after,
+        "eval_steps": result.eval_steps,
+        "eval_pass1": result.eval_pass1,
+        "reward": h["reward"],
+        "zero_variance": h["zero_variance"],
+        "sampled_tokens_per_second": tokens / max(result.seconds, 1e-9),
+        "samples": [list(s) for s in result.samples],
+    }
+
+
+def cloze_items(text: str, n: int, *, seed: int = 0, max_chars: int = 60) -> list[dict]:
+    """HellaSwag-format items from held-out lines: a line as context, the next line or 3 others as endings."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if a and b and len(b) <= max_chars and ":" not in b]
+    rng = random.Random(seed)
+    picked = rng.sample(pairs, min(n, len(pairs)))
+    pool = [b for _, b in pairs]
+    items = []
+    for ctx, ending in picked:
+        wrong = []
+        while len(wrong) < 3:
+            w = rng.choice(pool)
+            if w != ending and w not in wrong:
+                wrong.append(w)
+        label = rng.randrange(4)
+        endings = wrong[:label] + [ending] + wrong[label:]
+        items.append({"ctx": ctx, "endings": endings, "label": label})
+    return items
+
+
+def stage_eval(out: Path, scale: Scale, args) -> dict:
+    import torch
+
+    from course.arch import load_model
+    from course.engine import reply
+    from course.evaluate import evaluate_loss
+    from course.hellaswag import evaluate_hellaswag
+    from course.loader import fixed_batches
+
+    tok = _tokenizer(out)
+    device = _device(args)
+    train_text, val_text = _text(scale)
+    val_ids = torch.as_tensor(_ids(tok, val_text))
+    T = scale.model["block_size"]
+    batches = fixed_batches(val_ids, 8, T, 1_000_000, device=device)
+    items = cloze_items(val_text, scale.cloze_items, seed=args.seed)
+    sets = _task_sets(_words(train_text), scale.eval_problems)
+    models = {}
+    for name in ("pretrain", "sft", "rl"):
+        model, _, _ = load_model(out / name / "ckpt.pt", device=device)
+        tb = torch.zeros(model.config.vocab_size, dtype=torch.long)
+        tb[: tok.vocab_size] = torch.as_tensor(tok.token_byte_lengths())
+        t0 = time.perf_counter()
+        loss = evaluate_loss(model, batches, token_bytes=tb)
+        dt = time.perf_counter() - t0
+        mc = evaluate_hellaswag(model, tok, items)
+        models[name] = {"val_loss": loss["loss"], "val_bpb": loss["bpb"], "eval_tokens_per_second": loss["tokens"] / dt,
+                        "cloze_acc": mc["acc"], "cloze_acc_norm": mc["acc_norm"]}
+    final, _, _ = load_model(out / "rl" / "ckpt.pt", device=device)
+    accuracy = task_accuracies(final, tok, sets)
+    chat = []
+    for question in ("who are you?", "23+58", "spell night", "e in thee"):
+        r = reply(final, tok, [{"role": "user", "content": question}], max_new_tokens=32)
+        chat.append([question, r.text])
+    return {"models": models, "cloze_items": len(items), "cloze_example": items[0], "accuracy": accuracy,
+            "chat": chat, "val_tokens": int(val_ids.numel())}
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine_info(threads: int) -> dict:
+    import torch
+
+    from course.hardware import cpu_name
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average_at_report": [round(x, 2) for x in load] if load else None}
+
+
+def _plot(out: Path, state: dict) -> list[str]:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from course.utils import atomic_write_bytes
+
+    s = state["stages"]
+    pre, sft, rl = s["pretrain"]["result"], s["sft"]["result"], s["rl"]["result"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    ax = axes[0]
+    ax.plot(*zip(*pre["train_loss"]), lw=1, label="train loss")
+    ax.plot(pre["val_steps"], pre["val_loss"], "o-", ms=3, label="val loss")
+    ax.set_title("pretraining")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats/token")
+    ax.legend()
+    ax = axes[1]
+    ax.plot(*zip(*sft["train_loss"]), lw=1, label="SFT loss (assistant tokens)")
+    ax2 = ax.twinx()
+    ax2.plot(*zip(*sft["addition_checks"]), "s-", color="C2", ms=3, label="addition pass@1")
+    ax2.set_ylim(0, 1)
+    ax.set_title("SFT")
+    ax.set_xlabel("step")
+    ax.legend(loc="upper right", fontsize=8)
+    ax2.legend(loc="center right", fontsize=8)
+    ax = axes[2]
+    ax.plot(range(1, len(rl["reward"]) + 1), rl["reward"], lw=1, label="reward (temperature 1)")
+    ax.plot(rl["eval_steps"], rl["eval_pass1"], "o-", ms=3, label="greedy pass@1 (held out)")
+    ax.set_ylim(0, 1)
+    ax.set_title("RL on 2-digit addition")
+    ax.set_xlabel("RL step")
+    ax.legend(fontsize=8)
+    for a in axes:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(out / "report.png", buf.getvalue())
+    return ["report.png"]
+
+
+def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
+    """(report.json's dict, report.md's text) from the finished stages' results."""
+    s = state["stages"]
+    tok, pre, sft, rl, ev = (s[k]["result"] for k in ("tokenizer", "pretrain", "sft", "rl", "eval"))
+    timing = {k: {"wall_seconds": s[k]["wall_seconds"], "cpu_seconds": s[k]["cpu_seconds"]} for k in STAGES[:-1]}
+    total_wall = sum(t["wall_seconds"] for t in timing.values())
+    total_cpu = sum(t["cpu_seconds"] for t in timing.values())
+    report = {
+        "format": "course-speedrun-v1",
+        "scale": state["scale"],
+        "scale_config": state["scale_config"],
+        "seed": state["seed"],
+        "machine": state["machine"],
+        "load_average_at_start": state.get("load_average_at_start"),
+        "stages": {k: dict(timing.get(k, {}), **s[k]["result"]) for k in STAGES[:-1]},
+        "total_wall_seconds": total_wall,
+        "total_cpu_seconds": total_cpu,
+        "plots": plots,
+    }
+    m = state["machine"]
+    acc_b, acc_a, acc_f = sft["accuracy_before"], sft["accuracy_after"], ev["accuracy"]
+    lines = [
+        f"# Speedrun report: `--scale {state['scale']}`",
+        "",
+        f"{SCALES[state['scale']].description}. Seed {state['seed']}.",
+        "",
+        f"**Machine**: {m['cpu']}, {m['cores']} cores, torch {m['torch']} on {m['torch_threads']} thread(s) "
+        f"(RL on 1), Python {m['python']}{', ' + m['cuda'] if m['cuda'] else ''}. "
+        f"Load average (1, 5, 15 min) at the start {state.get('load_average_at_start')}, at the report "
+        f"{m.get('load_average_at_report')}.",
+        "",
+        f"**Total**: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU (all threads).",
+        "",
+        "| stage | wall s | CPU s | throughput | result |",
+        "|---|---|---|---|---|",
+        f"| tokenizer | {timing['tokenizer']['wall_seconds']:.1f} | {timing['tokenizer']['cpu_seconds']:.1f} | "
+        f"{tok['train_bytes_per_second'] / 1e6:.2f} MB/s trained | vocab {tok['vocab_size']}, "
+        f"{tok['val_bytes_per_token']:.2f} bytes/token on held-out text |",
+        f"| pretrain | {timing['pretrain']['wall_seconds']:.1f} | {timing['pretrain']['cpu_seconds']:.1f} | "
+        f"{pre['tokens_per_second']:,.0f} tokens/s | val {pre['val_bpb'][-1]:.3f} bits/byte "
+        f"(unigram {pre['unigram_bpb']:.3f}, untrained {pre['val_bpb'][0]:.3f}) |",
+        f"| sft | {timing['sft']['wall_seconds']:.1f} | {timing['sft']['cpu_seconds']:.1f} | "
+        f"{sft['tokens_per_second']:,.0f} tokens/s | addition {acc_b['addition']:.1%} → {acc_a['addition']:.1%} "
+        f"in {sft['steps']} steps |",
+        f"| rl | {timing['rl']['wall_seconds']:.1f} | {timing['rl']['cpu_seconds']:.1f} | "
+        f"{rl['sampled_tokens_per_second']:,.0f} sampled tokens/s | greedy pass@1 {rl['pass1_before']:.1%} → "
+        f"{rl['pass1_after']:.1%} in {rl['steps']} steps |",
+        f"| eval | {timing['eval']['wall_seconds']:.1f} | {timing['eval']['cpu_seconds']:.1f} | "
+        f"{ev['models']['rl']['eval_tokens_per_second']:,.0f} tokens/s | multiple choice "
+        f"{ev['models']['pretrain']['cloze_acc_norm']:.1%} pretrained, {ev['models']['rl']['cloze_acc_norm']:.1%} final "
+        f"(chance 25%) |",
+        "",
+    ]
+    lines += [f"![curves]({p})" for p in plots] + [""]
+    lines += [
+        "## 1. Tokenizer",
+        "",
+        f"Byte-level BPE (GPT-4 split pattern) trained on {tok['train_chars']:,} characters: "
+        f"{tok['vocab_size']} tokens, {tok['val_bytes_per_token']:.2f} bytes per token on the held-out text. "
+        f"Digits are single tokens: {tok['digits_single_tokens']}. `49+97=146 To be, or not to be` → "
+        f"`{'|'.join(tok['example'])}`.",
+        "",
+        "## 2. Pretraining",
+        "",
+        f"{pre['parameters']:,} parameters ({pre['model']}), {pre['steps']} steps, {pre['tokens']:,} tokens.",
+        "",
+        "| step | val loss | val bits/byte |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {st} | {lo:.3f} | {b:.3f} |" for st, lo, b in zip(pre["val_steps"], pre["val_loss"], pre["val_bpb"])]
+    lines += [
+        "",
+        f"Unigram baseline (token frequencies, no context): {pre['unigram_bpb']:.3f} bits/byte.",
+        "",
+        "Sample (temperature 1):",
+        "",
+        "```",
+        pre["sample"].strip(),
+        "```",
+        "",
+        "## 3. SFT",
+        "",
+        f"{sft['conversations']:,} conversations (2-digit addition with worked steps, spelling, letter counts, "
+        f"identity), rendered with the chat tokens and trained on the assistant's tokens only. The cosine schedule "
+        f"is planned for {sft['schedule']} steps; SFT stops once greedy addition pass@1 reaches "
+        f"{sft['target_addition_pass1']:.0%}, so RL starts where it can learn: after {sft['steps']} steps "
+        f"(checks: {', '.join(f'{a}: {b:.1%}' for a, b in sft['addition_checks'])}).",
+        "",
+        "| task (greedy, held out) | pretrained | after SFT | after RL |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {k} | {acc_b[k]:.1%} | {acc_a[k]:.1%} | {acc_f[k]:.1%} |" for k in acc_b]
+    lines += [
+        "",
+        "## 4. RL",
+        "",
+        f"GRPO-style policy gradients on 2-digit addition with an exact verifier: {rl['steps']} steps of "
+        f"{rl['prompts_per_step']} problems x {rl['group_size']} samples, lr {rl['lr']:g}, one CPU thread. "
+        f"Greedy pass@1 on {state['scale_config']['eval_problems']} held-out problems: "
+        + ", ".join(f"step {a}: {b:.1%}" for a, b in zip(rl["eval_steps"], rl["eval_pass1"]))
+        + f". Reward at temperature 1: {rl['reward'][0]:.2f} at the first step, "
+        f"{sum(rl['reward'][-5:]) / len(rl['reward'][-5:]):.2f} over the last 5.",
+        "",
+    ]
+    lines += [f"- step {st}: `{q}` → `{t}`" for st, q, t in rl["samples"]]
+    lines += [
+        "",
+        "## 5. Evaluation",
+        "",
+        f"{ev['val_tokens']:,} held-out tokens; a HellaSwag-style multiple choice: {ev['cloze_items']} held-out "
+        "lines of the play, each with its true next line among 3 lines from elsewhere (chance 25%; the model "
+        "picks the ending with the lowest mean loss per token, `acc_norm`).",
+        "",
+        "| model | val loss | val bits/byte | cloze acc | cloze acc_norm |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {k} | {v['val_loss']:.3f} | {v['val_bpb']:.3f} | {v['cloze_acc']:.1%} | {v['cloze_acc_norm']:.1%} |"
+              for k, v in ev["models"].items()]
+    b_pre, b_sft = ev["models"]["pretrain"]["val_bpb"], ev["models"]["sft"]["val_bpb"]
+    if b_sft > b_pre:
+        lines += ["", f"SFT trains on conversations only, and the model forgets how to continue the play: bits per "
+                  f"byte {b_pre:.3f} → {b_sft:.3f}"
+                  + (f", worse than the untrained model's {pre['val_bpb'][0]:.3f}" if b_sft > pre["val_bpb"][0] else "")
+                  + ". Mixing pretraining text into SFT (nanochat's midtraining) is the usual remedy."]
+    lines += ["", "A short chat with the final model (greedy):", ""]
+    lines += [f"- **user**: `{q}`  **{ASSISTANT}**: `{a}`" for q, a in ev["chat"]]
+    lines += [""]
+    return report, "\n".join(lines)
+
+
+def stage_report(out: Path, state: dict) -> dict:
+    from course.utils import atomic_write_text
+
+    plots = _plot(out, state)
+    report, md = build_report(state, plots)
+    atomic_write_text(out / "report.json", json.dumps(report, indent=1))
+    atomic_write_text(out / "report.md", md)
+    return {"files": ["report.md", "report.json", *plots]}
+
+
+STAGE_FUNCS = {"tokenizer": stage_tokenizer, "pretrain": stage_pretrain, "sft": stage_sft, "rl": stage_rl,
+               "eval": stage_eval}
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed: int = 0, device=None,
+        quiet: bool = False) -> dict:
+    """Run (or continue) a speedrun into `out`; return the final state."""
+    from course.utils import cpu_threads
+
+    if scale not in SCALES:
+        raise SpeedrunError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    if not isinstance(threads, int) or threads < 0:
+        raise SpeedrunError(f"threads must be 0 (torch's default) or a positive integer, got {threads!r}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpeedrunError(f"--out {out} is a file, not a directory")
+    state = read_state(out)
+    if state is not None and not resume:
+        raise SpeedrunError(f"{out} holds a speedrun already: pass --resume to continue it, or choose another --out")
+    if state is not None and (state["scale"], state["seed"]) != (scale, seed):
+        raise SpeedrunError(f"{out} holds a --scale {state['scale']} run with seed {state['seed']}; "
+                            f"it cannot be resumed as --scale {scale} with seed {seed}")
+    args = argparse.Namespace(seed=seed, device=device, quiet=quiet)
+    if state is None:
+        out.mkdir(parents=True, exist_ok=True)
+        load = os.getloadavg() if hasattr(os, "getloadavg") else None
+        state = {"scale": scale, "seed": seed, "scale_config": asdict(SCALES[scale]), "stages": {},
+                 "load_average_at_start": [round(x, 2) for x in load] if load else None}
+        write_state(out, state)
+    with cpu_threads(threads or None):
+        state["machine"] = machine_info(threads)
+        for name in STAGES:
+            if name in state["stages"]:
+                if not quiet:
+                    print(f"[{name}] done already, skipped", flush=True)
+                continue
+            if not quiet:
+                print(f"[{name}] ...", flush=True)
+            wall, cpu = time.perf_counter(), time.process_time()
+            if name == "report":
+                result = stage_report(out, state)
+            else:
+                result = STAGE_FUNCS[name](out, SCALES[scale], args)
+            state["stages"][name] = {"result": result, "wall_seconds": time.perf_counter() - wall,
+                                     "cpu_seconds": time.process_time() - cpu, "finished": time.time()}
+            write_state(out, state)
+            if not quiet:
+                print(f"[{name}] finished in {state['stages'][name]['wall_seconds']:.1f} s", flush=True)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m course speedrun",
+        description="The whole pipeline in one command: tokenizer -> pretraining -> SFT -> RL -> evaluation -> "
+        "report.md + report.json (+ plots) in --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out", default="runs/speedrun", help="the run's directory (checkpoints, state.json, report)")
+    p.add_argument("--scale", default="cpu", choices=list(SCALES),
+                   help="tiny: seconds, for tests; cpu: about 10 minutes on 2 CPU cores; gpu: larger presets for "
+                   "one GPU, not measured by the course yet (no GPU run has been made)")
+    p.add_argument("--resume", action="store_true", help="skip finished stages and continue the unfinished one")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for pretraining, SFT and eval (0: torch's default); RL always runs on 1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    args = p.parse_args(argv)
+    if args.threads < 0:
+        p.error(f"--threads must be >= 0, got {args.threads}")
+    try:
+        state = run(args.out, args.scale, resume=args.resume, threads=args.threads, seed=args.seed,
+                    device=args.device, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished stages are kept in {args.out}; continue with --resume", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    total = sum(v["wall_seconds"] for k, v in state["stages"].items() if k != "report")
+    print(f"report: {Path(args.out) / 'report.md'} ({total:.0f} s of stages)")
+    return 0
