@@ -3,6 +3,7 @@
     python -m course speedrun                      # --scale cpu: about 10 minutes on 2 CPU cores
     python -m course speedrun --scale tiny --out runs/tiny
     python -m course speedrun --resume             # continue after an interruption
+    python -m course speedrun --data fineweb-edu   # pretrain on FineWeb-Edu (streamed: needs the network)
 
 Every stage is the course's own code, called as a lesson calls it:
 
@@ -130,11 +131,42 @@ def write_state(out: Path, state: dict) -> None:
 # ----------------------------------------------------------------------------- shared pieces
 
 
-def _text(scale: Scale) -> tuple[str, str]:
-    """(train text, val text): the first 90% and the last 10% of the (cut) corpus."""
-    from course.assets import load_tinyshakespeare
+BUNDLED = "tinyshakespeare"
+DATA_FILE = "data.txt"  # the run's own copy of text fetched with --data, so every stage and --resume read the same
+STREAMED_CHARS = 1_115_394  # characters taken from --data when the scale uses all of its text: tinyshakespeare's size
 
-    text = load_tinyshakespeare()
+
+def fetch_text(data, chars: int) -> str:
+    """The first `chars` characters of `data` (documents joined by blank lines), through
+    `course.text.load_text`: "fineweb-edu" (streamed from the hub; offline it fails at once,
+    naming why) or local .txt/.jsonl/.parquet files."""
+    from course.text import DataUnavailableError, load_text
+
+    parts, total = [], 0
+    for doc in load_text(data):
+        doc = doc.strip()
+        if not doc:
+            continue
+        parts.append(doc)
+        total += len(doc) + 2
+        if total >= chars:
+            break
+    text = "\n\n".join(parts)[:chars]
+    if len(text) < 10_000:
+        raise DataUnavailableError(f"--data {data}: only {len(text):,} characters of text, too little for a speedrun "
+                                   "(it needs at least 10,000)")
+    return text
+
+
+def _text(scale: Scale, out: Path | None = None) -> tuple[str, str]:
+    """(train text, val text): the first 90% and the last 10% of the (cut) corpus: the bundled
+    tinyshakespeare, or the run's copy of its --data (data.txt in `out`)."""
+    if out is not None and (out / DATA_FILE).is_file():
+        text = (out / DATA_FILE).read_text(encoding="utf-8")
+    else:
+        from course.assets import load_tinyshakespeare
+
+        text = load_tinyshakespeare()
     if scale.text_chars is not None:
         text = text[: scale.text_chars]
     n = int(len(text) * 0.9)
@@ -197,7 +229,7 @@ def stage_tokenizer(out: Path, scale: Scale, args) -> dict:
     from course.tokenizer import RegexTokenizer
     from course.utils import atomic_write_text
 
-    train_text, val_text = _text(scale)
+    train_text, val_text = _text(scale, out)
     tok = RegexTokenizer()
     t0 = time.perf_counter()
     tok.train(train_text, scale.vocab_size)
@@ -245,7 +277,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     from course.train import TrainConfig, train
 
     tok = _tokenizer(out)
-    train_text, val_text = _text(scale)
+    train_text, val_text = _text(scale, out)
     train_ids, val_ids = _ids(tok, train_text), _ids(tok, val_text)
     vocab = chat_tokenizer(tok).vocab_size  # room for the chat tokens SFT will use
     device = _device(args)
@@ -314,7 +346,7 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
 
     tok = _tokenizer(out)
     device = _device(args)
-    train_text, _ = _text(scale)
+    train_text, _ = _text(scale, out)
     words = _words(train_text)
     sets = _task_sets(words, scale.eval_problems)
     task = AdditionTask(2)
@@ -420,7 +452,7 @@ def stage_eval(out: Path, scale: Scale, args) -> dict:
 
     tok = _tokenizer(out)
     device = _device(args)
-    train_text, val_text = _text(scale)
+    train_text, val_text = _text(scale, out)
     val_ids = torch.as_tensor(_ids(tok, val_text))
     T = scale.model["block_size"]
     batches = fixed_batches(val_ids, 8, T, 1_000_000, device=device)
@@ -520,6 +552,7 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         "scale": state["scale"],
         "scale_config": state["scale_config"],
         "seed": state["seed"],
+        **({"data": state["data"], "data_chars": state["data_chars"]} if state.get("data", BUNDLED) != BUNDLED else {}),
         "machine": state["machine"],
         "load_average_at_start": state.get("load_average_at_start"),
         "stages": {k: dict(timing.get(k, {}), **s[k]["result"]) for k in STAGES[:-1]},
@@ -534,6 +567,9 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         "",
         f"{SCALES[state['scale']].description}. Seed {state['seed']}.",
         "",
+        *([f"**Pretraining text**: `--data {state['data']}` in place of tinyshakespeare "
+           f"(its first {state['data_chars']:,} characters; the scale's sizes are unchanged).", ""]
+          if state.get("data", BUNDLED) != BUNDLED else []),
         f"**Machine**: {m['cpu']}, {m['cores']} cores, torch {m['torch']} on {m['torch_threads']} thread(s) "
         f"(RL on 1), Python {m['python']}{', ' + m['cuda'] if m['cuda'] else ''}. "
         f"Load average (1, 5, 15 min) at the start {state.get('load_average_at_start')}, at the report "
@@ -656,9 +692,12 @@ STAGE_FUNCS = {"tokenizer": stage_tokenizer, "pretrain": stage_pretrain, "sft": 
 
 
 def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed: int = 0, device=None,
-        quiet: bool = False) -> dict:
-    """Run (or continue) a speedrun into `out`; return the final state."""
-    from course.utils import cpu_threads
+        quiet: bool = False, data: str = BUNDLED) -> dict:
+    """Run (or continue) a speedrun into `out`; return the final state.
+
+    `data`: the text to pretrain on: the bundled tinyshakespeare (offline), "fineweb-edu"
+    (streamed; needs the network) or local files; fetched once into `out`/data.txt."""
+    from course.utils import atomic_write_text, cpu_threads
 
     if scale not in SCALES:
         raise SpeedrunError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
@@ -673,11 +712,20 @@ def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed
     if state is not None and (state["scale"], state["seed"]) != (scale, seed):
         raise SpeedrunError(f"{out} holds a --scale {state['scale']} run with seed {state['seed']}; "
                             f"it cannot be resumed as --scale {scale} with seed {seed}")
+    data = str(data)
+    if state is not None and state.get("data", BUNDLED) != data:
+        raise SpeedrunError(f"{out} holds a run on --data {state.get('data', BUNDLED)}; it cannot be resumed "
+                            f"with --data {data}")
     args = argparse.Namespace(seed=seed, device=device, quiet=quiet)
     if state is None:
+        # fetched before anything is written, so a failed download leaves no half-made run behind
+        text = None if data == BUNDLED else fetch_text(data, SCALES[scale].text_chars or STREAMED_CHARS)
         out.mkdir(parents=True, exist_ok=True)
+        if text is not None:
+            atomic_write_text(out / DATA_FILE, text)
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
-        state = {"scale": scale, "seed": seed, "scale_config": asdict(SCALES[scale]), "stages": {},
+        state = {"scale": scale, "seed": seed, "data": data, "data_chars": len(text) if text else None,
+                 "scale_config": asdict(SCALES[scale]), "stages": {},
                  "load_average_at_start": [round(x, 2) for x in load] if load else None}
         write_state(out, state)
     with cpu_threads(threads or None):
@@ -713,6 +761,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default="cpu", choices=list(SCALES),
                    help="tiny: seconds, for tests; cpu: about 10 minutes on 2 CPU cores; gpu: larger presets for "
                    "one GPU, not measured by the course yet (no GPU run has been made)")
+    p.add_argument("--data", default=BUNDLED,
+                   help="the text to pretrain on: 'tinyshakespeare' (bundled, offline), 'fineweb-edu' (FineWeb-Edu "
+                   "sample-10BT, streamed from the Hugging Face hub: needs the network) or .txt/.jsonl/.parquet files")
     p.add_argument("--resume", action="store_true", help="skip finished stages and continue the unfinished one")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for pretraining, SFT and eval (0: torch's default); RL always runs on 1")
@@ -724,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--threads must be >= 0, got {args.threads}")
     try:
         state = run(args.out, args.scale, resume=args.resume, threads=args.threads, seed=args.seed,
-                    device=args.device, quiet=args.quiet)
+                    device=args.device, quiet=args.quiet, data=args.data)
     except KeyboardInterrupt:
         print(f"interrupted: finished stages are kept in {args.out}; continue with --resume", file=sys.stderr)
         return 130

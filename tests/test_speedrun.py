@@ -206,3 +206,55 @@ def test_committed_cpu_report_shows_learning_and_the_readme_quotes_it():
     ]
     for text in quoted:
         assert text in readme, text
+
+
+# ----------------------------------------------------------------------------- --data
+
+
+def test_fineweb_edu_offline_fails_at_once_naming_why_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "run"
+    t0 = time.perf_counter()
+    assert main(["speedrun", "--scale", "tiny", "--data", "fineweb-edu", "--out", str(out), "--quiet"]) == 2
+    assert time.perf_counter() - t0 < 30
+    err = capsys.readouterr().err
+    assert "FineWeb-Edu" in err and "HF_HUB_OFFLINE=1" in err and "tinyshakespeare" in err
+    assert not out.exists()  # no half-made run to --resume
+
+
+def _fineweb_rows(path, n, chars):
+    """Rows in FineWeb-Edu's own format (its columns), as a .jsonl file."""
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            text = f"Document {i}. " + ("Lessons learned from water and soil. " * chars)[:chars]
+            f.write(json.dumps({"text": text, "id": f"<urn:uuid:{i:08d}>", "dump": "CC-MAIN-2024-10",
+                                "url": f"https://example.org/{i}", "language": "en", "score": 3.1,
+                                "int_score": 3}) + "\n")
+
+
+def test_fetch_text_takes_documents_until_the_budget(tmp_path):
+    _fineweb_rows(tmp_path / "rows.jsonl", n=50, chars=1000)
+    text = speedrun.fetch_text(str(tmp_path / "rows.jsonl"), 20_000)
+    assert len(text) == 20_000
+    assert text.startswith("Document 0. Lessons") and "\n\nDocument 1. " in text
+    assert "Document 30." not in text  # stopped once the budget was met
+    with pytest.raises(Exception, match="too little for a speedrun"):
+        speedrun.fetch_text(str(tmp_path / "rows.jsonl"), 5_000)
+
+
+def test_stages_read_the_runs_copy_of_its_data(tmp_path):
+    (tmp_path / speedrun.DATA_FILE).write_text("abcdefghij" * 10_000, encoding="utf-8")
+    train, val = speedrun._text(speedrun.SCALES["cpu"], tmp_path)
+    assert train + val == "abcdefghij" * 10_000 and len(val) == 10_000
+    bundled_train, _ = speedrun._text(speedrun.SCALES["cpu"], tmp_path / "elsewhere")
+    assert bundled_train.startswith("First Citizen:")
+
+
+def test_a_run_cannot_be_resumed_on_other_data(run, tmp_path, capsys):
+    _fineweb_rows(tmp_path / "rows.jsonl", n=50, chars=1000)
+    out = str(run["out"])
+    assert main(["speedrun", "--scale", "tiny", "--out", out, "--resume", "--data", str(tmp_path / "rows.jsonl"),
+                 "--quiet"]) == 2
+    assert "cannot be resumed with --data" in capsys.readouterr().err
