@@ -125,7 +125,9 @@ def test_every_stage_improves_on_its_start(run):
     assert after["addition"] > 0.15  # SFT left the addition task where RL can learn (seed 0: about 30%)
     rl = s["rl"]
     assert 0.15 < rl["pass1_before"] < 0.9  # neither ~0 nor ~1: lesson 07's condition for learning
-    assert rl["pass1_after"] >= rl["pass1_before"] - 0.05  # 12 steps: no worse, within sampling noise
+    # 12 steps improve greedy pass@1 on the 100 held-out problems: +0.15 here, +0.12 with AVX2 kernels and
+    # +0.09 with no SIMD kernels (ATEN_CPU_CAPABILITY), whose rounding gives other runs
+    assert rl["pass1_after"] > rl["pass1_before"]
     assert rl["eval_steps"][0] == 0 and rl["eval_steps"][-1] == rl["steps"] == len(rl["reward"])
 
 
