@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -259,9 +258,11 @@ def unigram_bpb(train_ids, val_ids, val_bytes: int, vocab: int) -> float:
     """Bits per byte of the best model that ignores context: token frequencies (add-one) from train."""
     import numpy as np
 
+    from course.evaluate import bits_per_byte
+
     counts = np.bincount(train_ids, minlength=vocab).astype(np.float64) + 1.0
     logp = np.log(counts / counts.sum())
-    return float(-logp[val_ids].sum() / (math.log(2) * val_bytes))
+    return bits_per_byte(float(-logp[val_ids].sum()), val_bytes)
 
 
 def _gpt(scale: Scale, vocab_size: int, seed: int):
