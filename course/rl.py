@@ -184,7 +184,7 @@ def sample_completions(
     A completion stops after the first token in `end_ids` (kept) or after
     `max_new_tokens`. temperature 0 is greedy. The CPU work runs on `threads`
     threads (None: torch's setting) so that seeded samples are the same on
-    every machine (see `course.utils.cpu_threads`).
+    any thread count (see `course.utils.cpu_threads`).
     """
     with cpu_threads(threads):
         return _sample_completions(model, prompts, end_ids=end_ids, max_new_tokens=max_new_tokens,

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sft-conversations", type=int, default=20_000, help="with --make-start: demonstrations")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads,
-                   help="CPU threads (fixed, so that a run repeats exactly on any machine; 0: torch's default)")
+                   help="CPU threads (fixed, so that a run repeats exactly on any thread count; 0: torch's default)")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)

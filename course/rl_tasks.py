@@ -151,7 +151,7 @@ def start_model(task, *, sft_steps: int = 400, stop_at: int | None = 200, n_laye
     a dict whose keys are step numbers; each gets a copy of the model as it
     was after that many steps (weaker starting points from the same run).
     The CPU work runs on `threads` threads (None: torch's setting), so the
-    same call gives the same model on every machine (`course.utils.cpu_threads`).
+    same call gives the same model on any thread count (`course.utils.cpu_threads`).
     """
     from course.utils import cpu_threads
 

@@ -72,7 +72,8 @@ class cpu_threads:
     A float sum split across threads is added in a different order for each
     thread count, so the same seeded run on 1 and on 2 threads differs in its
     last bits; where sampling amplifies those bits (RL rollouts) the runs part
-    ways. Fixing the count makes a run repeat on every machine. n=None: leave
+    ways. Fixing the count makes a run repeat on any thread count (CPUs with other
+    SIMD instructions, AVX2 vs AVX-512, still round differently). n=None: leave
     torch's setting alone. Nesting is fine; the outermost setting is restored.
     """
 
