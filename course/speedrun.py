@@ -551,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
                    "sample-10BT, streamed from the Hugging Face hub: needs the network) or .txt/.jsonl/.parquet files")
     p.add_argument("--resume", action="store_true", help="skip finished stages and continue the unfinished one")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for pretraining, SFT and eval (0: torch's default); RL always runs on 1")
+                   help="CPU threads for pretraining, SFT and eval (0: torch's default; one per process under "
+                   "torchrun); RL always runs on 1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"],

@@ -39,9 +39,12 @@ stages divide as follows:
   group instead of waiting at a barrier, where minutes of RL would outlast the
   collectives' timeout.
 
-Resuming: rank 0 alone reads and checks state.json, and broadcasts it (or the
-error) to the others, so every rank skips the same finished stages, and the
-same error stops them all. A stage interrupted after a checkpoint continues
+Starting and resuming: rank 0 alone reads and checks state.json (or makes it,
+fetching `--data` first), and broadcasts it (or the error) to the others, so
+every rank skips the same finished stages, and the same error stops them all.
+The others wait for it within the collectives' timeout: on a slow network,
+raise COURSE_DIST_TIMEOUT for `--data fineweb-edu` (or fetch it on one process
+first: the run's copy of the text is kept in `--out`). A stage interrupted after a checkpoint continues
 from it on the same number of processes (the checkpoint holds each one's RNG
 state); finished stages do not care how many processes made them.
 """
