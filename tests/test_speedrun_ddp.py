@@ -2,7 +2,8 @@
 
 The launched run uses a scale smaller than `tiny` (one layer of 32, a few dozen
 steps: seconds per stage), defined in a worker script because torchrun's
-processes cannot see this test's monkeypatches. Every rank is stopped after the
+processes cannot see this test's monkeypatches. It asks for bf16 autocast (the
+precision `--dtype auto` picks on recent GPUs; on a CPU only when asked). Every rank is stopped after the
 pretraining checkpoint at step 10, and the run resumed. Its pretraining is compared with
 a one-process run of the same scale and the same micro-batches (the same global
 batch, split in 2): DDP averages the 2 ranks' gradients, which must give the
@@ -69,8 +70,8 @@ def test_two_ranks_killed_in_pretraining_resume_and_pretrain_as_one_process(tmp_
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     buf = io.StringIO()
-    code = launch(str(script), ["--scale", "micro", "--out", str(two), "--device", "cpu", "--threads", "1"],
-                  nproc=2, timeout=300, out=buf)
+    code = launch(str(script), ["--scale", "micro", "--out", str(two), "--device", "cpu", "--threads", "1",
+                                "--dtype", "bf16"], nproc=2, timeout=300, out=buf)
     output = buf.getvalue()
     assert code == 0, output[-4000:]
     assert output.count("error: killed after pretraining step 10") == 2  # each rank says why it stopped
@@ -84,7 +85,7 @@ def test_two_ranks_killed_in_pretraining_resume_and_pretrain_as_one_process(tmp_
     monkeypatch.setitem(speedrun.SCALES, "micro", MICRO)
     monkeypatch.setitem(speedrun.STAGE_FUNCS, "sft", no_sft)
     with cpu_threads(1), pytest.raises(Killed):
-        speedrun.run(one, "micro", threads=1, quiet=True, device="cpu", grad_accum_steps=2)
+        speedrun.run(one, "micro", threads=1, quiet=True, device="cpu", grad_accum_steps=2, dtype="bf16")
 
     # one report, written once, by rank 0: every stage ran, rank 0 alone printed (pretraining: once per attempt)
     assert output.count("[report] finished") == 1 and output.count("[pretrain] ...") == 2
@@ -92,9 +93,9 @@ def test_two_ranks_killed_in_pretraining_resume_and_pretrain_as_one_process(tmp_
     report = json.loads((two / "report.json").read_text())
     assert set(report["stages"]) == {"tokenizer", "pretrain", "sft", "rl", "eval"}
     for stage in ("pretrain", "sft"):
-        assert report["training"][stage] == {"precision": "float32", "dtype": "float32", "compile": "not asked for",
+        assert report["training"][stage] == {"precision": "bfloat16", "dtype": "bf16", "compile": "not asked for",
                                              "world_size": 2, "grad_accum_steps": 2}, stage
-    assert "2 process(es)" in (two / "report.md").read_text()
+    assert "pretrain in bfloat16 (`--dtype bf16`), eager (not asked for), 2 process(es)" in (two / "report.md").read_text()
     assert len(report["stages"]["sft"]["addition_checks"]) == 2  # rank 0's checks, and both ranks went on after
     for stage in ("pretrain", "sft"):  # DDP checkpoints: every rank's RNG state
         assert len(torch.load(two / stage / "ckpt.pt", map_location="cpu", weights_only=False)["rng"]) == 2
