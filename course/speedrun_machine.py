@@ -11,8 +11,9 @@ Precision and compile. `--dtype auto|float32|bfloat16|float16` (or
 fp32/bf16/fp16) and `--compile/--no-compile` work at every scale. `--scale gpu`
 defaults to auto + compile (bf16 on CUDA GPUs of compute capability >= 8.0, fp16
 with a grad scaler on older ones), cpu and tiny to float32 without compile: on
-a CPU bf16 autocast is slower for models this small, and compiling costs more
-than a run of minutes gains. They apply to the training steps; evaluation,
+a CPU bf16 autocast is usually slower for small models (`course.precision`),
+and eager steps keep the committed cpu report reproducible by the committed
+code. They apply to the training steps; evaluation,
 generation and RL use the plain fp32 module (compile would recompile for every
 new sequence length of the KV cache). Each training stage records the precision
 it ran in and whether compile ran (or why it fell back to eager).
@@ -22,9 +23,9 @@ Processes. Under torchrun (WORLD_SIZE > 1) every process joins the group
 stages divide as follows:
 
 - tokenizer: rank 0 trains and writes it while the others wait at a barrier
-  (it takes about a second at these sizes, well inside the collectives'
-  timeout, COURSE_DIST_TIMEOUT, 60 s by default); all then read rank 0's file,
-  so every rank tokenizes with the same merges.
+  (0.2 s for the cpu scale's, far inside the collectives' timeout,
+  COURSE_DIST_TIMEOUT, 60 s by default); all then read rank 0's file, so every
+  rank tokenizes with the same merges.
 - pretrain and sft: every rank, DistributedDataParallel through `train`. The
   scale's batch is the global batch: `grad_accum_steps` micro-batches per step
   (default: one per process), each rank running its rank-strided share, the
@@ -33,9 +34,10 @@ stages divide as follows:
   writes checkpoints (with every rank's RNG state) and state.json. SFT's
   addition checks between chunks run on rank 0 and the result is broadcast, so
   that every rank stops at the same step.
-- rl, eval, report: rank 0 alone. RL samples a few hundred short completions
-  per step, which one GPU does in well under a second: splitting it would cost
-  more in talk than it saves. The other ranks are done after SFT and leave the
+- rl, eval, report: rank 0 alone. They are small next to pretraining (RL
+  samples 32 x 8 short completions per step at the gpu scale), and keeping them
+  in one process keeps RL's run the one lesson 07 measures, with no
+  collectives in its steps. The other ranks are done after SFT and leave the
   group instead of waiting at a barrier, where minutes of RL would outlast the
   collectives' timeout.
 
@@ -44,9 +46,10 @@ fetching `--data` first), and broadcasts it (or the error) to the others, so
 every rank skips the same finished stages, and the same error stops them all.
 The others wait for it within the collectives' timeout: on a slow network,
 raise COURSE_DIST_TIMEOUT for `--data fineweb-edu` (or fetch it on one process
-first: the run's copy of the text is kept in `--out`). A stage interrupted after a checkpoint continues
-from it on the same number of processes (the checkpoint holds each one's RNG
-state); finished stages do not care how many processes made them.
+first: the run's copy of the text is kept in `--out`). A stage interrupted
+after a checkpoint continues from it on the same number of processes (the
+checkpoint holds each one's RNG state); finished stages do not care how many
+processes made them.
 """
 
 from __future__ import annotations
