@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course import curves, hellaswag_data, precision, selfcheck
+from course import curves, grading, hellaswag_data, precision, selfcheck
 from course.compiling import CompiledStep
 from course.hellaswag_data import load_hellaswag
 from course.model import GPT, GPTConfig
@@ -81,6 +81,8 @@ def test_each_quoted_message_is_what_the_code_says(monkeypatch, tmp_path):
         "device 'cuda' was asked for but is not available here": str(no_gpu.value),
         "not compared": not_compared,
         "setup.sh: unknown option": setup_sh,
+        "course.check runs the exercise file in a locked-in process, which needs Linux or macOS":
+            grading.why_no_sandbox("win32"),
         "MISMATCH: mps (float32) computes different numbers than the CPU": mismatch,
         "the loss became nan at step": nan,
         "precision float16): the run is stopped": nan,
