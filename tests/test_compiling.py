@@ -43,6 +43,20 @@ def test_a_missing_capability_means_eager_with_one_line(monkeypatch):
     assert len(lines) == 1  # not asked for: nothing to say
 
 
+def test_torch_compile_raising_means_eager_with_its_first_line(monkeypatch):
+    monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
+    lines = []
+
+    def no_backend(model):
+        raise RuntimeError("Dynamo is not supported on Python 3.14+\n(a long explanation)")
+
+    model = tiny_model()
+    step = CompiledStep(model, "cpu", log=lines.append, compile_fn=no_backend)
+    assert step.model is model and not step.compiled
+    assert lines == ["compile: running eagerly (torch.compile failed: RuntimeError: Dynamo is not supported "
+                     "on Python 3.14+)"]
+
+
 class Broken(torch.nn.Module):
     """What a compiled module whose compilation fails at the first call looks like."""
 
