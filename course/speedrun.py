@@ -274,9 +274,22 @@ def _gpt(scale: Scale, vocab_size: int, seed: int):
     return GPT(GPTConfig(vocab_size=vocab_size, dropout=0.0, **scale.model))
 
 
+def pretrain_config(scale: Scale, *, device: str, seed: int, checkpoint: str | None = None, progress: bool = True,
+                    reference: str | None = None):
+    """The pretraining stage's TrainConfig (tools/reference_curves.py measures the cpu scale's curve with it)."""
+    from course.train import TrainConfig
+
+    return TrainConfig(max_steps=scale.pretrain_steps, batch_size=scale.pretrain_batch, max_lr=scale.pretrain_lr,
+                       min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
+                       weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
+                       eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
+                       sample_top_k=None, device=device, seed=seed, checkpoint_path=checkpoint,
+                       checkpoint_interval=scale.eval_interval, progress=progress, reference=reference)
+
+
 def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     from course.chat import chat_tokenizer
-    from course.train import TrainConfig, train
+    from course.train import train
 
     tok = _tokenizer(out)
     train_text, val_text = _text(scale, out)
@@ -285,12 +298,10 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     device = _device(args)
     model = _gpt(scale, vocab, args.seed).to(device)
     ckpt = out / "pretrain" / "ckpt.pt"
-    cfg = TrainConfig(max_steps=scale.pretrain_steps, batch_size=scale.pretrain_batch, max_lr=scale.pretrain_lr,
-                      min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
-                      weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
-                      eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
-                      sample_top_k=None, device=device, seed=args.seed, checkpoint_path=str(ckpt),
-                      checkpoint_interval=scale.eval_interval, progress=not args.quiet)
+    # the bundled text at the cpu scale has a measured reference curve: the log compares each val loss with it
+    bundled_cpu = scale == SCALES["cpu"] and not (out / DATA_FILE).is_file()
+    cfg = pretrain_config(scale, device=device, seed=args.seed, checkpoint=str(ckpt), progress=not args.quiet,
+                          reference="speedrun-cpu" if bundled_cpu else None)
     resume = ckpt if ckpt.is_file() else None
     resumed_from = _step_of(resume)
     result = train(model, train_ids, val_ids, cfg, tokenizer=tok, resume=resume)
@@ -310,6 +321,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
         "unigram_bpb": baseline,
         "train_loss": _every(result.losses, 100),
         "sample": result.samples[-1][1] if result.samples else "",
+        "notes": result.notes,  # e.g. each val loss against the speedrun-cpu reference curve
     }
 
 
