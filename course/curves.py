@@ -1,8 +1,13 @@
 """Is my loss curve normal? Reference validation losses, and what usually explains a miss.
 
 Used by lesson 03 (its CPU training run), `python -m course train --preset
-shakespeare-cpu` (the trainer logs the comparison at every evaluation) and by
-learners directly: `course.check_loss("lesson03-cpu", step=300, loss=2.41)`.
+shakespeare-cpu` (the trainer logs the comparison at every evaluation), the
+speedrun's pretraining at `--scale cpu` (its log and report) and by learners
+directly: `course.check_loss("lesson03-cpu", step=300, loss=2.41)`. The other
+lessons that train check something else: lesson 04 times a few steps per rung
+(a speed, not a curve; a non-finite loss fails the rung), lesson 05 asserts
+that two ranks compute what one process does, lessons 06 and 07 assert the
+task accuracies their toy runs must reach.
 
 A loss value alone says little: 2.4 nats per character is fine after 300
 steps of a small model and alarming after 5000 of a large one. So each
@@ -61,6 +66,11 @@ SHAKESPEARE_CPU = dict(  # course.presets.PRESETS["shakespeare-cpu"]
     train=dict(batch_size=12, grad_accum_steps=1, max_steps=2000, max_lr=1e-3, min_lr=1e-4, warmup_steps=100,
                weight_decay=0.1, betas=(0.9, 0.99), eval_interval=250, eval_batches=20),
 )
+SPEEDRUN_CPU = dict(  # course.speedrun: SCALES["cpu"]'s pretraining, with pretrain_config's TrainConfig
+    model=dict(n_layer=4, n_head=4, n_embd=128, block_size=96, dropout=0.0),
+    train=dict(max_steps=1500, batch_size=32, grad_accum_steps=1, max_lr=3e-3, min_lr=3e-3 / 10, warmup_steps=75,
+               weight_decay=0.1, betas=(0.9, 0.99), eval_interval=250, eval_batches=20),
+)
 
 REFERENCES: dict[str, Reference] = {
     "lesson03-cpu": Reference(
@@ -75,6 +85,14 @@ REFERENCES: dict[str, Reference] = {
         seeds=(1337, 1, 2), machine=MACHINE,
         command=MEASURE.format(name="shakespeare-cpu") + " --stop-at 500 (one invocation per seed)",
         runs={1337: (2.4240, 2.2782), 1: (2.4439, 2.2825), 2: (2.4205, 2.2483)},
+    ),
+    "speedrun-cpu": Reference(
+        "speedrun-cpu", "`python -m course speedrun` (--scale cpu, bundled text): pretraining's val loss in nats per "
+        "BPE token, untrained and after the first 250 of 1500 steps",
+        **SPEEDRUN_CPU, steps=(0, 250), loss=(6.282, 3.760), band=(0.05, 0.05),
+        seeds=(0, 1, 2), machine=MACHINE,
+        command=MEASURE.format(name="speedrun-cpu").replace("1337 1 2", "0 1 2") + " --stop-at 250",
+        runs={0: (6.2800, 3.7602), 1: (6.2834, 3.7480), 2: (6.2819, 3.7707)},
     ),
 }
 

@@ -77,3 +77,14 @@ def evaluate_loss(model, batches, *, token_bytes: torch.Tensor | None = None, am
         "tokens": n_tokens,
         "bytes": n_bytes,
     }
+
+
+def unigram_bpb(train_ids, val_ids, val_bytes: int, vocab: int) -> float:
+    """Bits per byte of the best model that ignores context: token frequencies (add-one) from train.
+
+    The baseline a language model must beat to show it uses context at all."""
+    import numpy as np
+
+    counts = np.bincount(train_ids, minlength=vocab).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return bits_per_byte(float(-logp[val_ids].sum()), val_bytes)

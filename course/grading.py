@@ -160,6 +160,16 @@ class CheckResult:
         )
 
 
+def why_no_sandbox(platform: str | None = None) -> str | None:
+    """Why the sandbox cannot run here, or None. It locks the learner's process in with POSIX
+    means (resource limits, inherited pipe descriptors, process groups) that Windows lacks; the
+    notebooks' your-turn cells check in the notebook's own process and run everywhere."""
+    if (platform or sys.platform).startswith("win"):
+        return ("course.check runs the exercise file in a locked-in process, which needs Linux or macOS: "
+                "on Windows, run it inside WSL (the notebooks' your-turn cells work without it)")
+    return None
+
+
 STATUS = {"passed": "pass", "failed": "fail", "error": "error", "timeout": "timeout", "not-done": "not done"}
 
 
@@ -172,6 +182,9 @@ def check(lesson, target="exercises", *, timeout: int = 600) -> CheckResult:
     """
     lesson = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
     result = CheckResult(lesson=lesson, target=str(target))
+    result.problem = why_no_sandbox() or ""
+    if result.problem:
+        return result
     test_file = TESTS_DIR / f"test_ex{lesson}.py"
     if not test_file.is_file():
         known = sorted(p.stem[len("test_ex") :] for p in TESTS_DIR.glob("test_ex*.py"))

@@ -199,7 +199,8 @@ def nvidia_driver() -> str | None:
     """The NVIDIA driver version from nvidia-smi (torch knows the CUDA runtime, not the driver)."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+                             capture_output=True, text=True, encoding="utf-8", timeout=20,
+                             check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.strip().splitlines()[0] if out.strip() else None

@@ -123,8 +123,9 @@ def _fetch(split: str, timeout: float) -> tuple[list[dict], str]:
     url = HELLASWAG_URL.format(split=split)
     try:
         lines = _github_lines(split, timeout)
-    except (urllib.error.URLError, OSError) as e:
-        errors.append(f"GitHub ({url}): {e}")
+    except (urllib.error.URLError, OSError) as e:  # a timeout is an OSError: no waiting past `timeout`
+        gone = isinstance(e, urllib.error.HTTPError) and e.code in (404, 410)
+        errors.append(f"GitHub ({url}): {e}" + (" (the authors' files have been reported taken down)" if gone else ""))
         raise DataUnavailableError(
             "cannot download HellaSwag from " + "; nor from ".join(errors)
             + ". Pass a local .jsonl file in HellaSwag's format instead."

@@ -38,6 +38,14 @@ NAMES = {"float32": None, "fp32": None, "bfloat16": torch.bfloat16, "bf16": torc
          "float16": torch.float16, "fp16": torch.float16}
 
 
+def check_dtype(dtype: str | None) -> str | None:
+    """`dtype` itself when it names a precision ("auto", "float32", "bf16", ...; None: fp32), else a
+    ValueError naming the choices: TrainConfig checks it when it is made, before any data is loaded."""
+    if dtype is not None and dtype != "auto" and dtype not in NAMES:
+        raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}")
+    return dtype
+
+
 def cuda_capability(device="cuda") -> tuple[int, int]:
     """(major, minor) compute capability of a CUDA device."""
     return tuple(torch.cuda.get_device_capability(torch.device(device)))
@@ -50,15 +58,13 @@ def autocast_dtype(device, dtype: str | None = "auto") -> torch.dtype | None:
     GPUs (train with `grad_scaler`), fp32 on CPU and MPS. "float32",
     "bfloat16" and "float16" (or fp32/bf16/fp16) force one; fp16 needs CUDA.
     """
-    if dtype is None:
+    if check_dtype(dtype) is None:
         return None
     kind = device_type(device)
     if dtype == "auto":
         if kind != "cuda":
             return None
         return torch.bfloat16 if cuda_capability(device) >= BF16_MIN_CAPABILITY else torch.float16
-    if dtype not in NAMES:
-        raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}")
     if NAMES[dtype] is torch.float16 and kind != "cuda":
         raise ValueError(f"float16 autocast needs a CUDA device (and a grad scaler); {device} has "
                          "bfloat16 or float32: use --dtype bfloat16 or --dtype float32")

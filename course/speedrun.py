@@ -210,17 +210,6 @@ def _ids(tok, text: str):
     return np.asarray(tok.encode_ordinary(text), dtype=np.int64)
 
 
-def unigram_bpb(train_ids, val_ids, val_bytes: int, vocab: int) -> float:
-    """Bits per byte of the best model that ignores context: token frequencies (add-one) from train."""
-    import numpy as np
-
-    from course.evaluate import bits_per_byte
-
-    counts = np.bincount(train_ids, minlength=vocab).astype(np.float64) + 1.0
-    logp = np.log(counts / counts.sum())
-    return bits_per_byte(float(-logp[val_ids].sum()), val_bytes)
-
-
 def _gpt(scale: Scale, vocab_size: int, seed: int):
     import torch
 
@@ -230,11 +219,29 @@ def _gpt(scale: Scale, vocab_size: int, seed: int):
     return GPT(GPTConfig(vocab_size=vocab_size, dropout=0.0, **scale.model))
 
 
+def pretrain_config(scale: Scale, *, device: str, seed: int, checkpoint: str | None = None, progress: bool = True,
+                    reference: str | None = None, **machine):
+    """The pretraining stage's TrainConfig (tools/reference_curves.py measures the cpu scale's curve with it).
+
+    `machine`: how the run uses the hardware (`RunMachine.train_kwargs`: micro-batches, precision,
+    compile); without it, the scale's whole batch in one fp32 process."""
+    from course.train import TrainConfig
+
+    machine = {"batch_size": scale.pretrain_batch, **machine}
+    return TrainConfig(max_steps=scale.pretrain_steps, max_lr=scale.pretrain_lr,
+                       min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
+                       weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
+                       eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
+                       sample_top_k=None, seed=seed, checkpoint_path=checkpoint,
+                       checkpoint_interval=scale.eval_interval, progress=progress, reference=reference,
+                       **{"device": device, **machine})
+
+
 def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     """Every process of a torchrun run: DDP over the scale's (global) batch; rank 0 writes."""
     from course.chat import chat_tokenizer
     from course.loader import fixed_batches
-    from course.train import TrainConfig, train
+    from course.train import train
 
     tok = _tokenizer(out)
     train_text, val_text = _text(scale, out)
@@ -243,18 +250,18 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     device = args.m.device
     model = _gpt(scale, vocab, args.seed).to(device)
     ckpt = out / "pretrain" / "ckpt.pt"
-    cfg = TrainConfig(max_steps=scale.pretrain_steps, max_lr=scale.pretrain_lr,
-                      min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
-                      weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
-                      eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
-                      sample_top_k=None, seed=args.seed, checkpoint_path=str(ckpt),
-                      checkpoint_interval=scale.eval_interval, progress=not args.quiet,
-                      **args.m.train_kwargs(scale.pretrain_batch))
+    # the bundled text at the cpu scale has a measured reference curve: the log compares each val loss with it
+    bundled_cpu = scale == SCALES["cpu"] and not (out / DATA_FILE).is_file()
+    cfg = pretrain_config(scale, device=device, seed=args.seed, checkpoint=str(ckpt), progress=not args.quiet,
+                          reference="speedrun-cpu" if bundled_cpu else None,
+                          **args.m.train_kwargs(scale.pretrain_batch))
     # val batches of the whole batch, whatever the micro-batches: the same measurement on any number of processes
     val = fixed_batches(val_ids, scale.pretrain_batch, scale.model["block_size"], cfg.eval_batches, device=device)
     resume = ckpt if ckpt.is_file() else None
     resumed_from = _step_of(resume)
     result = train(model, train_ids, val, cfg, tokenizer=tok, resume=resume)
+    from course.evaluate import unigram_bpb
+
     baseline = unigram_bpb(train_ids, val_ids, len(val_text.encode("utf-8")), vocab)
     from course.model import count_params
 
@@ -272,6 +279,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
         "train_loss": _every(result.losses, 100),
         "sample": result.samples[-1][1] if result.samples else "",
         **args.m.record(result.compile),
+        "notes": result.notes,  # e.g. each val loss against the speedrun-cpu reference curve
     }
 
 

@@ -92,6 +92,16 @@ def training_lines(state: dict) -> list[str]:
     return [f"**Training**: {'; '.join(parts)}. Evaluation, generation and RL run the plain fp32 module.", ""]
 
 
+def trainer_notes(pre: dict) -> list[str]:
+    """Report lines with what the trainer said about pretraining: at the cpu scale on the bundled text,
+    each val loss against the speedrun-cpu reference curve (within its band, or what usually causes a
+    miss); [] when it said nothing (other scales, --data, reports written before it did)."""
+    if not pre.get("notes"):
+        return []
+    lines = ["**Is the pretraining loss normal?** What the trainer said:", ""]
+    return lines + [f"    {line}" for note in pre["notes"] for line in note.splitlines()] + [""]
+
+
 def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
     """(report.json's dict, report.md's text) from the finished stages' results."""
     s = state["stages"]
@@ -151,6 +161,7 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         f"(chance 25%) |",
         "",
     ]
+    lines += trainer_notes(pre)
     lines += [f"![curves]({p})" for p in plots] + [""]
     lines += [
         "## 1. Tokenizer",

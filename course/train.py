@@ -66,6 +66,7 @@ from course.precision import (
     NonFiniteLoss,
     autocast,
     autocast_dtype,
+    check_dtype,
     dtype_name,
     grad_scaler,
     nonfinite_message,
@@ -227,6 +228,7 @@ class TrainConfig:
         if self.data_order not in ("random", "sequential"):
             raise ValueError(f"data_order must be 'random' or 'sequential', got {self.data_order!r}")
         self.betas = tuple(self.betas)
+        check_dtype(self.dtype)  # a typo in --dtype is named now, not after the data is loaded
         if self.reference is not None:
             reference(self.reference)  # a ValueError naming the known curves
 

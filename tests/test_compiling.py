@@ -4,10 +4,12 @@ import importlib.util
 import shutil
 
 import torch
-from tiny_gpt import ids, tiny_model
+from tiny_gpt import TEXT, ids, tiny_model
 
 from course import compiling
 from course.compiling import CompiledStep, why_not_compile
+from course.data import CharTokenizer
+from course.model import GPT, GPTConfig
 from course.train import TrainConfig, accumulate_gradients, train
 
 
@@ -39,6 +41,20 @@ def test_a_missing_capability_means_eager_with_one_line(monkeypatch):
     assert lines == ["compile: running eagerly (torch.compile's MPS backend is experimental)"]
     assert CompiledStep(model, "cpu", enabled=False, log=lines.append).model is model
     assert len(lines) == 1  # not asked for: nothing to say
+
+
+def test_torch_compile_raising_means_eager_with_its_first_line(monkeypatch):
+    monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
+    lines = []
+
+    def no_backend(model):
+        raise RuntimeError("Dynamo is not supported on Python 3.14+\n(a long explanation)")
+
+    model = tiny_model()
+    step = CompiledStep(model, "cpu", log=lines.append, compile_fn=no_backend)
+    assert step.model is model and not step.compiled
+    assert lines == ["compile: running eagerly (torch.compile failed: RuntimeError: Dynamo is not supported "
+                     "on Python 3.14+)"]
 
 
 class Broken(torch.nn.Module):
@@ -98,8 +114,13 @@ def test_trainer_steps_compiled_but_evaluates_the_plain_module(monkeypatch):
     made = []
     monkeypatch.setattr(compiling, "why_not_compile", lambda *a, **k: None)
     monkeypatch.setattr(torch, "compile", lambda m: made.append(Counting(m)) or made[-1])
-    model = tiny_model()
+    tok = CharTokenizer.from_text(TEXT)  # samples need one: generation runs too, and must not go through `made`
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_embd=16))
     result = train(model, ids(), ids(), TrainConfig(max_steps=3, batch_size=2, warmup_steps=1, eval_interval=1,
-                                                    eval_batches=2, progress=False, device="cpu", compile=True))
+                                                    eval_batches=2, progress=False, device="cpu", compile=True,
+                                                    sample_interval=1, sample_tokens=5),
+                   tokenizer=tok)
     assert len(made) == 1 and made[0].calls == {"train": 3, "no_grad": 0}
     assert len(result.val_losses) == 3 and result.notes == []
+    assert [step for step, _ in result.samples] == [1, 2, 3] and all(len(text) == 5 for _, text in result.samples)

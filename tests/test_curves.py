@@ -54,6 +54,8 @@ def test_lesson03s_committed_run_is_within_its_reference():
     assert set(reference.steps) <= set(printed) and max(printed) == 2000, sorted(printed)
     for step in reference.steps:
         assert course.check_loss("shakespeare-cpu", step, printed[step]).ok, (step, printed[step])
+        # and the lesson shows the trainer's own verdict (the preset names its reference)
+        assert f"val loss {printed[step]:.3f} at step {step}: within the expected band" in text, step
 
 
 def _tiny_run(monkeypatch, ref_loss, band, **train_overrides):
@@ -87,3 +89,55 @@ def test_a_different_recipe_is_not_compared(monkeypatch):
 def test_an_unknown_reference_is_refused_before_the_run():
     with pytest.raises(ValueError, match="no reference curve 'nope'"):
         TrainConfig(reference="nope")
+
+
+def test_the_speedrun_cpu_reference_is_the_speedruns_own_recipe_and_its_run_names_it(tmp_path, monkeypatch):
+    import argparse
+
+    import course.train
+    from course import speedrun
+
+    scale = speedrun.SCALES["cpu"]
+    model_config = GPTConfig(vocab_size=600, dropout=0.0, **scale.model)
+    train_config = speedrun.pretrain_config(scale, device="cpu", seed=0)
+    assert curves.recipe_differences(curves.reference("speedrun-cpu"), model_config, train_config) == []
+
+    class Stop(Exception):
+        pass
+
+    named = []
+
+    def first_step(model, train_ids, val_ids, cfg, **kw):  # what stage_pretrain hands the trainer, then stop
+        named.append(cfg.reference)
+        raise Stop
+
+    monkeypatch.setattr(course.train, "train", first_step)
+    args = argparse.Namespace(device="cpu", seed=0, quiet=True)
+    out = tmp_path / "run"
+    speedrun.stage_tokenizer(out, speedrun.SCALES["tiny"], args)
+    for scale_name, own_data in (("cpu", False), ("tiny", False), ("cpu", True)):
+        if own_data:  # --data: other text, whose losses the reference says nothing about
+            (out / speedrun.DATA_FILE).write_text(TEXT, encoding="utf-8")
+        with pytest.raises(Stop):
+            speedrun.stage_pretrain(out, speedrun.SCALES[scale_name], args)
+    assert named == ["speedrun-cpu", None, None]
+
+
+def test_the_speedrun_report_shows_the_trainers_verdicts():
+    from course.speedrun_report import trainer_notes
+
+    within = str(course.check_loss("lesson03-cpu", 300, 2.36))
+    outside = str(course.check_loss("lesson03-cpu", 300, 2.9))
+    lines = trainer_notes({"notes": [within, outside]})
+    assert lines[0].startswith("**Is the pretraining loss normal?**")
+    assert f"    {within}" in lines and "    val loss 2.900 at step 300: outside the expected band (above it), " \
+        "expected 2.352 +- 0.067 (lesson03-cpu). What usually causes it:" in lines
+    assert trainer_notes({"notes": []}) == [] and trainer_notes({}) == []  # reports from before it had notes
+
+
+def test_the_committed_speedrun_report_is_within_its_reference():
+    """docs/speedrun/report.json's pretraining (seed 0, 2 threads) against the curve measured on 1 thread per seed."""
+    pre = json.loads((ROOT / "docs" / "speedrun" / "report.json").read_text(encoding="utf-8"))["stages"]["pretrain"]
+    losses = dict(zip(pre["val_steps"], pre["val_loss"]))
+    for step in curves.REFERENCES["speedrun-cpu"].steps:
+        assert course.check_loss("speedrun-cpu", step, losses[step]).ok, (step, losses[step])

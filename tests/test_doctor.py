@@ -24,6 +24,10 @@ def test_doctor_offline_passes():
     for field in ["python", "torch", "device", "bundled data", "tokenizer tables", "hugging face hub"]:
         assert field in proc.stdout, f"doctor's report lacks {field!r}"
     assert "6/6 files verified" in proc.stdout
+    # the device self-check ran, on this machine's device (the CPU here, so fp32 against the CPU)
+    check = next((line for line in proc.stdout.splitlines() if "device self-check" in line), "")
+    assert re.search(r"device self-check\s+cpu \(float32\) agrees with the CPU: loss \d", check.strip()), proc.stdout
+    assert "--dtype auto: float32" in proc.stdout
     hub_line = next(line for line in proc.stdout.splitlines() if "hugging face hub" in line)
     assert re.search(r"hugging face hub\s+(reachable$|unreachable \()", hub_line.strip()), hub_line
 

@@ -109,3 +109,61 @@ def test_setup_uses_the_constraints_by_default_and_documents_latest():
     assert "--latest)" in script and "--no-lab)" in script
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "./setup.sh --latest" in readme and "constraints.txt" in readme
+
+
+def _code_units():
+    """(where, source) of every Python file and notebook code cell a learner runs or reads."""
+    import json
+
+    for folder in ("course", "notebooks", "exercises", "solutions", "tools"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            yield str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / folder).rglob("*.ipynb")):
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            for i, cell in enumerate(cells):
+                if cell["cell_type"] == "code":
+                    source = "".join(cell["source"])
+                    # IPython's %magics and !shell lines are not Python
+                    source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                                       for line in source.splitlines())
+                    yield f"{path.relative_to(ROOT)} cell {i}", source
+
+
+def _changed_api_uses(where: str, source: str) -> list[str]:
+    """torch.load without an explicit weights_only (its default flipped in torch 2.6), and the
+    `datasets` features that 4.x removed: trust_remote_code and loading scripts (.py)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        f, keywords = node.func, {k.arg for k in node.keywords}
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+        owner = getattr(f.value, "id", None) if isinstance(f, ast.Attribute) else None
+        if name == "load" and owner == "torch" and "weights_only" not in keywords:
+            found.append(f"{where}:{node.lineno}: torch.load without weights_only")
+        if "trust_remote_code" in keywords:
+            found.append(f"{where}:{node.lineno}: trust_remote_code (datasets 4 runs no loading scripts)")
+        if name == "load_dataset" and node.args and isinstance(node.args[0], ast.Constant) \
+                and str(node.args[0].value).endswith(".py"):
+            found.append(f"{where}:{node.lineno}: a datasets loading script")
+    return found
+
+
+def test_no_api_whose_default_or_existence_changed_recently():
+    found = [hit for where, source in _code_units() for hit in _changed_api_uses(where, source)]
+    assert found == [], "\n".join(found)
+
+
+def test_the_changed_api_check_catches_what_it_should():
+    sample = "\n".join([
+        "import torch, datasets",
+        "torch.load('a.pt')",
+        "torch.load('a.pt', weights_only=True)",
+        "datasets.load_dataset('x/y', trust_remote_code=True)",
+        "datasets.load_dataset('my_loader.py')",
+        "datasets.load_dataset('x/y', split='train')",
+        "model.load('a.pt')",
+    ])
+    assert [hit.split(":")[1] for hit in _changed_api_uses("sample", sample)] == ["2", "4", "5"]

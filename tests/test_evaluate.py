@@ -195,3 +195,20 @@ def test_hellaswag_offline_fails_fast(monkeypatch, tmp_path):
     assert len(load_hellaswag("validation", limit=2)) == 2
     with pytest.raises(FileNotFoundError, match="not a split name"):
         load_hellaswag(tmp_path / "missing.jsonl")
+
+
+def test_unigram_bpb_equals_a_counted_baseline():
+    """The context-free baseline, against a count done by hand with collections.Counter."""
+    from collections import Counter
+
+    import numpy as np
+
+    from course.evaluate import unigram_bpb
+
+    train, val, vocab = [0, 1, 1, 2, 2, 2], [2, 1, 3], 4
+    counts = Counter(train)
+    total = len(train) + vocab  # add-one smoothing over the whole vocabulary
+    nats = -sum(math.log((counts[t] + 1) / total) for t in val)
+    expected = nats / math.log(2) / 7  # bits over the 7 bytes the val text had
+    got = unigram_bpb(np.array(train), np.array(val), 7, vocab)
+    assert math.isclose(got, expected, rel_tol=1e-12)

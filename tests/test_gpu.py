@@ -104,3 +104,30 @@ def test_device_self_check_agrees_with_the_cpu_in_autos_precision(device):
     assert result.dtype == dtype_name(autocast_dtype(device, "auto"))
     assert result.ok, result.summary()
     assert self_check(device, dtype="float32").ok  # and in fp32 (TF32 matmuls included)
+
+
+def test_the_trainer_in_the_precisions_auto_picks_and_compiled(device):
+    """What --dtype auto picks on a T4 (fp16 with a grad scaler) and from compute capability 8.0 (bf16),
+    and --compile, through the trainer for real: finite losses that follow an eager fp32 run's."""
+    import math
+
+    from tiny_gpt import ids, tiny_model
+
+    from course.train import TrainConfig, train
+
+    def run(**kw):
+        cfg = TrainConfig(max_steps=30, batch_size=8, warmup_steps=3, max_lr=3e-3, eval_interval=15, eval_batches=4,
+                          progress=False, device=device, **kw)
+        return train(tiny_model(), ids(), ids(), cfg)
+
+    reference = run(dtype="float32")
+    runs = {"bfloat16": run(dtype="bfloat16")}
+    if device == "cuda":  # fp16 autocast needs CUDA
+        runs["float16"] = run(dtype="float16")
+        runs["compiled"] = run(dtype="auto", compile=True)
+        assert runs["compiled"].notes == [], runs["compiled"].notes  # compiled, no fallback
+    for name, result in runs.items():
+        assert all(math.isfinite(x) for x in result.losses), name
+        assert result.val_losses[-1] < math.log(40) - 0.3, (name, result.val_losses)  # below uniform guessing
+        assert abs(result.val_losses[-1] - reference.val_losses[-1]) < 0.05 * reference.val_losses[-1], (
+            name, result.val_losses, reference.val_losses)

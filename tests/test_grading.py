@@ -107,3 +107,16 @@ def test_check_table_for_stubs_and_solutions():
 def test_check_unknown_lesson_says_which_exist():
     result = course.check("99")
     assert not result.ok and "no checks for lesson '99'" in result.problem and "00" in result.problem
+
+
+def test_check_on_windows_names_the_way_out_instead_of_failing_every_row(monkeypatch):
+    """The sandbox needs POSIX (resource limits, inherited pipes): on Windows, course.check says so at once."""
+    from course import grading
+
+    assert grading.why_no_sandbox("linux") is None and grading.why_no_sandbox("darwin") is None
+    monkeypatch.setattr(grading.subprocess, "run", lambda *a, **k: pytest.fail("no checks run on Windows"))
+    monkeypatch.setattr(sys, "platform", "win32")
+    result = course.check("01")
+    assert not result.ok and result.rows == []
+    assert "needs Linux or macOS" in result.problem and "WSL" in result.problem
+    assert result.problem in str(result)

@@ -107,6 +107,28 @@ def test_both_sources_down_names_both(online, monkeypatch):
         load_hellaswag("validation")
 
 
+def test_github_files_taken_down_fail_at_once_with_a_clear_message(online, monkeypatch):
+    def hub_down(split):
+        raise ConnectionError("503 Service Unavailable")
+
+    seen = {}
+
+    def gone(url, timeout):  # what raw.githubusercontent.com answers for a removed file
+        seen.update(url=url, timeout=timeout)
+        raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+
+    monkeypatch.setattr(hs, "_hub_records", hub_down)
+    monkeypatch.setattr(urllib.request, "urlopen", gone)
+    with pytest.raises(DataUnavailableError) as info:
+        load_hellaswag("validation", timeout=3.0)
+    assert seen == {"url": hs.HELLASWAG_URL.format(split="val"), "timeout": 3.0}  # bounded: it cannot hang
+    msg = str(info.value)
+    assert "the hub (Rowan/hellaswag): ConnectionError: 503" in msg
+    assert "HTTP Error 404: Not Found (the authors' files have been reported taken down)" in msg
+    assert msg.endswith("Pass a local .jsonl file in HellaSwag's format instead.")
+    assert not (online / "hellaswag_val.jsonl").exists()
+
+
 def test_offline_fails_fast_without_touching_either_source(online, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setattr(hs, "_hub_records", lambda split: pytest.fail("offline: no hub"))

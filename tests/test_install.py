@@ -93,3 +93,40 @@ def test_setup_sh_rejects_an_unknown_option_before_doing_anything(tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "setup.sh"), "--lab-please"], capture_output=True, text=True,
                           timeout=30, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert proc.returncode == 2 and "unknown option '--lab-please'" in proc.stderr
+
+
+
+BARE = """
+import importlib, runpy, sys
+
+BLOCKED = {"torch", "numpy", "tiktoken", "regex", "datasets", "matplotlib", "tqdm", "yaml", "pip"}
+
+class NoThirdParty:  # a fresh Python: only the standard library imports
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(name + " is not installed (blocked by the test)")
+
+sys.meta_path.insert(0, NoThirdParty())
+for name in sys.argv[2:]:  # the test's own check that the blocking works
+    importlib.import_module(name)
+sys.argv = ["course", "setup", "--dry-run", "--dir", sys.argv[1]]
+runpy.run_module("course", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_setup_runs_on_a_python_with_nothing_installed(tmp_path):
+    """The path without bash starts from a bare Python: `python -m course setup` imports no dependency."""
+    root = checkout(tmp_path)
+    script = tmp_path / "bare.py"
+    script.write_text(BARE, encoding="utf-8")
+
+    def bare(*imports):
+        return subprocess.run([sys.executable, str(script), str(root), *imports], cwd=ROOT, capture_output=True,
+                              text=True, encoding="utf-8", timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+
+    proc = bare()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "-c constraints.txt" in proc.stdout and "course doctor" in proc.stdout
+    blocked = bare("torch")  # the blocker itself works: a module that needs torch would have failed
+    assert blocked.returncode != 0 and "torch is not installed (blocked by the test)" in blocked.stderr

@@ -74,12 +74,19 @@ def test_launcher_stops_a_run_where_there_are_no_process_groups(monkeypatch):
 
 
 def _text_io_without_encoding(path: Path) -> list[str]:
-    """Calls to open()/Path.open()/read_text()/write_text() in text mode that name no encoding."""
+    """Calls to open()/Path.open()/read_text()/write_text() in text mode that name no encoding, and
+    subprocess calls that decode a child's output as text (text=True) in the locale's encoding."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.Call):
             continue
         f = node.func
+        as_text = [k for k in node.keywords if k.arg in ("text", "universal_newlines")
+                   and isinstance(k.value, ast.Constant) and k.value.value is True]
+        if as_text:
+            if not any(k.arg == "encoding" for k in node.keywords):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            continue
         if isinstance(f, ast.Name) and f.id == "open":
             mode_at = 1
         elif isinstance(f, ast.Attribute) and f.attr in ("read_text", "write_text"):
@@ -121,11 +128,14 @@ def test_the_encoding_check_catches_what_it_should(tmp_path):
         open("a.txt", encoding="utf-8")
         Path("a").write_text("x", encoding="utf-8")
         import os; os.open("a", os.O_RDONLY)
+        import subprocess; subprocess.run(["ls"], capture_output=True, text=True)
+        subprocess.run(["ls"], capture_output=True, text=True, encoding="utf-8")
+        subprocess.run(["ls"], capture_output=True)
     '''), encoding="utf-8")
     monkey_root = sample.parent
     global ROOT
     saved, ROOT = ROOT, monkey_root
     try:
-        assert [h.split(":")[1] for h in _text_io_without_encoding(sample)] == ["3", "4", "5", "6"]
+        assert [h.split(":")[1] for h in _text_io_without_encoding(sample)] == ["3", "4", "5", "6", "11"]
     finally:
         ROOT = saved

@@ -118,3 +118,21 @@ def test_diagnosis_names_the_scaler_for_fp16_and_says_when_there_is_no_checkpoin
     msg = precision.nonfinite_message(float("inf"), 7, lr=1e-3, dtype=torch.float16, checkpoint=None)
     assert "at step 7" in msg and "precision float16" in msg and "grad scaler" in msg
     assert "no checkpoint was written" in msg
+
+
+def test_the_train_command_passes_dtype_through_and_defaults_to_auto(tmp_path, capsys, monkeypatch):
+    from course import commands
+    from course.presets import PRESETS, given_overrides
+
+    parser = commands._train_parser()
+    _, given = given_overrides(parser.parse_args([]), "gpt")
+    assert "dtype" not in given and TrainConfig().dtype == "auto"  # no flag: TrainConfig's auto
+    assert all(p.train.get("dtype", "auto") == "auto" for p in PRESETS.values())  # and no preset overrides it
+    _, given = given_overrides(parser.parse_args(["--dtype", "float16"]), "gpt")
+    assert TrainConfig(**given).dtype == "float16"
+    # a typo is refused when the config is made, before any data loads or any step runs
+    out = tmp_path / "run"
+    monkeypatch.setattr(commands, "_train_data", lambda *a: pytest.fail("data loaded before the dtype was checked"))
+    assert commands.train(["--dtype", "half", "--max-steps", "1", "--out", str(out), "--quiet"]) == 2
+    assert "dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got 'half'" in capsys.readouterr().err
+    assert not out.exists()

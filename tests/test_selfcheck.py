@@ -61,3 +61,24 @@ def test_course_device_is_honoured_and_a_missing_device_is_a_doctor_problem(monk
     report, problems = [], []
     doctor.check_device(report, problems)
     assert len(problems) == 1 and "COURSE_DEVICE='cuda'" in problems[0] and "not available" in problems[0]
+
+
+def test_the_doctor_names_the_precision_auto_picks_on_a_t4_and_an_a100(monkeypatch):
+    checked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # a T4 claims it (emulated)
+    monkeypatch.setattr(doctor, "check_device_numbers", lambda device, report, problems: checked.append(device))
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    rows = {}
+    for capability in ((7, 5), (8, 0)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        report, problems = [], []
+        doctor.check_device(report, problems)
+        rows[capability] = dict(report)["precision"]
+        assert problems == []
+    assert rows[(7, 5)] == ("--dtype auto: float16 autocast (compute capability 7.5: no bf16 tensor cores: "
+                            "fp16 with a grad scaler)")
+    assert rows[(8, 0)] == "--dtype auto: bfloat16 autocast (compute capability 8.0: bf16 tensor cores)"
+    assert checked == ["cuda", "cuda"]  # and the self-check runs on the GPU (in auto's precision: self_check)
