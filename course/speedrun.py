@@ -252,9 +252,9 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     ckpt = out / "pretrain" / "ckpt.pt"
     # the bundled text at the cpu scale has a measured reference curve: the log compares each val loss with it
     bundled_cpu = scale == SCALES["cpu"] and not (out / DATA_FILE).is_file()
-    cfg = pretrain_config(scale, device=device, seed=args.seed, checkpoint=str(ckpt), progress=not args.quiet,
+    cfg = pretrain_config(scale, seed=args.seed, checkpoint=str(ckpt), progress=not args.quiet,
                           reference="speedrun-cpu" if bundled_cpu else None,
-                          **args.m.train_kwargs(scale.pretrain_batch))
+                          **args.m.train_kwargs(scale.pretrain_batch))  # device, micro-batches, precision
     # val batches of the whole batch, whatever the micro-batches: the same measurement on any number of processes
     val = fixed_batches(val_ids, scale.pretrain_batch, scale.model["block_size"], cfg.eval_batches, device=device)
     resume = ckpt if ckpt.is_file() else None

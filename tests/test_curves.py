@@ -112,7 +112,10 @@ def test_the_speedrun_cpu_reference_is_the_speedruns_own_recipe_and_its_run_name
         raise Stop
 
     monkeypatch.setattr(course.train, "train", first_step)
-    args = argparse.Namespace(device="cpu", seed=0, quiet=True)
+    from course.distributed import DistInfo
+    from course.speedrun_machine import Machine
+
+    args = argparse.Namespace(seed=0, quiet=True, m=Machine(DistInfo(device="cpu"), "float32", False, 1))
     out = tmp_path / "run"
     speedrun.stage_tokenizer(out, speedrun.SCALES["tiny"], args)
     for scale_name, own_data in (("cpu", False), ("tiny", False), ("cpu", True)):
