@@ -105,3 +105,27 @@ def evaluate_hellaswag(model, tokenizer, examples, *, device=None, progress: boo
         "n": n,
         "predictions": preds,
     }
+
+
+def cloze_items(text: str, n: int, *, seed: int = 0, max_chars: int = 60) -> list[dict]:
+    """HellaSwag-format items from any text: a line as context, the next line among 3 others as endings.
+
+    The speedrun's multiple choice on held-out lines of its pretraining text (no download needed)."""
+    import random
+
+    lines = [ln.strip() for ln in text.splitlines()]
+    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if a and b and len(b) <= max_chars and ":" not in b]
+    rng = random.Random(seed)
+    picked = rng.sample(pairs, min(n, len(pairs)))
+    pool = [b for _, b in pairs]
+    items = []
+    for ctx, ending in picked:
+        wrong = []
+        while len(wrong) < 3:
+            w = rng.choice(pool)
+            if w != ending and w not in wrong:
+                wrong.append(w)
+        label = rng.randrange(4)
+        endings = wrong[:label] + [ending] + wrong[label:]
+        items.append({"ctx": ctx, "endings": endings, "label": label})
+    return items

@@ -4,6 +4,8 @@
     python -m course speedrun --scale tiny --out runs/tiny
     python -m course speedrun --resume             # continue after an interruption
     python -m course speedrun --data fineweb-edu   # pretrain on FineWeb-Edu (streamed: needs the network)
+    python -m course speedrun --scale gpu          # bf16 (or fp16) autocast and torch.compile on a GPU
+    torchrun --standalone --nproc-per-node=8 -m course speedrun --scale gpu   # pretraining and SFT with DDP
 
 Every stage is the course's own code, called as a lesson calls it:
 
@@ -30,6 +32,9 @@ Every stage is the course's own code, called as a lesson calls it:
 Each stage writes into its own folder of `--out` and, when done, records its
 results in `state.json` (written atomically); `--resume` skips finished stages
 and continues the unfinished one from its checkpoint. Ctrl-C leaves that state.
+
+`--dtype`, `--compile` and torchrun (which processes run which stage, and why)
+are `course.speedrun_machine`'s: `--scale gpu` turns them on, any scale can.
 """
 
 from __future__ import annotations
@@ -40,73 +45,30 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+from course.speedrun_machine import (
+    ALL_RANKS,
+    SpeedrunError,
+    barrier,
+    check_resumable,
+    choose,
+    ddp_follows,
+    join,
+    leave,
+    machine,
+    on_main,
+)
 from course.speedrun_report import machine_info, stage_report
+from course.speedrun_scales import SCALES, Scale
 
 STAGES = ("tokenizer", "pretrain", "sft", "rl", "eval", "report")
 STATE_FILE = "state.json"
 ASSISTANT = "Nano"
 
 
-@dataclass(frozen=True)
-class Scale:
-    """The sizes of one speedrun. `tiny` is for tests; `cpu` is the real run on a laptop."""
-
-    description: str
-    text_chars: int | None  # characters of tinyshakespeare used (None: all of it)
-    vocab_size: int  # the BPE's vocabulary, before the chat tokens
-    model: dict = field(default_factory=dict)
-    pretrain_steps: int = 1000
-    pretrain_batch: int = 16
-    pretrain_lr: float = 3e-3
-    eval_interval: int = 250
-    sft_schedule: int = 600  # the cosine schedule's length
-    sft_chunk: int = 25  # check the addition accuracy every this many steps
-    sft_target: float = 0.3  # stop SFT once greedy addition pass@1 reaches this
-    sft_max_steps: int = 400  # stop anyway here
-    sft_batch: int = 32
-    sft_lr: float = 3e-3
-    sft_conversations: int = 20_000  # addition demonstrations; the other tasks add a third as many
-    rl_steps: int = 60
-    rl_prompts: int = 16
-    rl_group: int = 8
-    rl_lr: float = 1e-4
-    eval_problems: int = 200  # held-out problems per task
-    cloze_items: int = 200
-
-
-SCALES: dict[str, Scale] = {
-    "tiny": Scale(
-        "a test-sized run: 2 layers x 128, about 25 seconds on one core",
-        text_chars=300_000, vocab_size=320, model=dict(n_layer=2, n_head=4, n_embd=128, block_size=64),
-        pretrain_steps=120, pretrain_batch=16, eval_interval=60,
-        sft_schedule=1000, sft_chunk=25, sft_target=0.3, sft_max_steps=300, sft_batch=32, sft_conversations=6000,
-        rl_steps=12, rl_prompts=16, rl_group=8, rl_lr=1e-4, eval_problems=100, cloze_items=100,
-    ),
-    "cpu": Scale(
-        "4 layers x 128 on all of tinyshakespeare, about 10 minutes on 2 CPU cores",
-        text_chars=None, vocab_size=512, model=dict(n_layer=4, n_head=4, n_embd=128, block_size=96),
-        pretrain_steps=1500, pretrain_batch=32, eval_interval=250,
-        sft_schedule=800, sft_chunk=50, sft_target=0.3, sft_max_steps=800, sft_batch=32,
-        rl_steps=60, rl_prompts=16, rl_group=8, rl_lr=1e-4,
-    ),
-    "gpu": Scale(
-        "larger presets for one GPU (6 layers x 384); not measured by the course yet",
-        text_chars=None, vocab_size=1024, model=dict(n_layer=6, n_head=6, n_embd=384, block_size=128),
-        pretrain_steps=3000, pretrain_batch=64, pretrain_lr=1e-3, eval_interval=500,
-        sft_schedule=1500, sft_chunk=100, sft_target=0.3, sft_max_steps=1500, sft_batch=64, sft_lr=1e-3,
-        rl_steps=100, rl_prompts=32, rl_group=8, rl_lr=5e-5,
-    ),
-}
-
-
 # ----------------------------------------------------------------------------- state
-
-
-class SpeedrunError(ValueError):
-    """A speedrun cannot start or continue as asked."""
 
 
 def read_state(out: Path) -> dict | None:
@@ -216,12 +178,6 @@ def task_accuracies(model, tok, sets: dict, *, max_new_tokens: int = 24) -> dict
     return out
 
 
-def _device(args) -> str:
-    from course.utils import get_device
-
-    return args.device or get_device()
-
-
 # ----------------------------------------------------------------------------- stages
 
 
@@ -275,25 +231,30 @@ def _gpt(scale: Scale, vocab_size: int, seed: int):
 
 
 def stage_pretrain(out: Path, scale: Scale, args) -> dict:
+    """Every process of a torchrun run: DDP over the scale's (global) batch; rank 0 writes."""
     from course.chat import chat_tokenizer
+    from course.loader import fixed_batches
     from course.train import TrainConfig, train
 
     tok = _tokenizer(out)
     train_text, val_text = _text(scale, out)
     train_ids, val_ids = _ids(tok, train_text), _ids(tok, val_text)
     vocab = chat_tokenizer(tok).vocab_size  # room for the chat tokens SFT will use
-    device = _device(args)
+    device = args.m.device
     model = _gpt(scale, vocab, args.seed).to(device)
     ckpt = out / "pretrain" / "ckpt.pt"
-    cfg = TrainConfig(max_steps=scale.pretrain_steps, batch_size=scale.pretrain_batch, max_lr=scale.pretrain_lr,
+    cfg = TrainConfig(max_steps=scale.pretrain_steps, max_lr=scale.pretrain_lr,
                       min_lr=scale.pretrain_lr / 10, warmup_steps=max(10, scale.pretrain_steps // 20),
                       weight_decay=0.1, betas=(0.9, 0.99), eval_interval=scale.eval_interval, eval_batches=20,
                       eval_at_start=True, sample_interval=scale.pretrain_steps, sample_tokens=60,
-                      sample_top_k=None, device=device, seed=args.seed, checkpoint_path=str(ckpt),
-                      checkpoint_interval=scale.eval_interval, progress=not args.quiet)
+                      sample_top_k=None, seed=args.seed, checkpoint_path=str(ckpt),
+                      checkpoint_interval=scale.eval_interval, progress=not args.quiet,
+                      **args.m.train_kwargs(scale.pretrain_batch))
+    # val batches of the whole batch, whatever the micro-batches: the same measurement on any number of processes
+    val = fixed_batches(val_ids, scale.pretrain_batch, scale.model["block_size"], cfg.eval_batches, device=device)
     resume = ckpt if ckpt.is_file() else None
     resumed_from = _step_of(resume)
-    result = train(model, train_ids, val_ids, cfg, tokenizer=tok, resume=resume)
+    result = train(model, train_ids, val, cfg, tokenizer=tok, resume=resume)
     baseline = unigram_bpb(train_ids, val_ids, len(val_text.encode("utf-8")), vocab)
     from course.model import count_params
 
@@ -310,6 +271,7 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
         "unigram_bpb": baseline,
         "train_loss": _every(result.losses, 100),
         "sample": result.samples[-1][1] if result.samples else "",
+        **args.m.record(result.compile),
     }
 
 
@@ -340,6 +302,8 @@ def sft_mix(words: list[str], n_addition: int, seed: int) -> list[list[dict]]:
 
 
 def stage_sft(out: Path, scale: Scale, args) -> dict:
+    """Every process of a torchrun run trains (DDP); rank 0 checks addition between chunks and tells the
+    others whether to go on, and alone measures the accuracies before and after (the others are done)."""
     from course.arch import load_model
     from course.rl import evaluate_pass_at_1
     from course.rl_tasks import AdditionTask
@@ -347,7 +311,7 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
     from course.train import TrainConfig
 
     tok = _tokenizer(out)
-    device = _device(args)
+    device = args.m.device
     train_text, _ = _text(scale, out)
     words = _words(train_text)
     sets = _task_sets(words, scale.eval_problems)
@@ -356,15 +320,14 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
     ckpt = out / "sft" / "ckpt.pt"
     source = ckpt if ckpt.is_file() else out / "pretrain" / "ckpt.pt"
     model, _, _ = load_model(out / "pretrain" / "ckpt.pt", device=device)
-    before = task_accuracies(model, tok, sets)
-    cfg = TrainConfig(max_steps=scale.sft_schedule, batch_size=scale.sft_batch, max_lr=scale.sft_lr,
+    cfg = TrainConfig(max_steps=scale.sft_schedule, max_lr=scale.sft_lr,
                       min_lr=scale.sft_lr / 10, warmup_steps=min(20, scale.sft_schedule // 10), weight_decay=0.0,
-                      eval_interval=0, device=device, seed=args.seed, checkpoint_path=str(ckpt),
-                      progress=False)
+                      eval_interval=0, seed=args.seed, checkpoint_path=str(ckpt),
+                      progress=False, **args.m.train_kwargs(scale.sft_batch))
     convs = sft_mix(words, scale.sft_conversations, seed=args.seed + 5)
     checks = []  # (step, addition pass@1): when SFT is good enough for RL
     step = _step_of(ckpt) if source == ckpt else 0
-    losses, seconds, tokens_per_s = [], 0.0, []
+    losses, seconds, tokens_per_s, compiled = [], 0.0, [], []
     while True:
         stop = min(step + scale.sft_chunk, scale.sft_max_steps, scale.sft_schedule)
         model.train()
@@ -372,15 +335,20 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
         losses = result.losses  # a resumed run's result holds the whole history
         seconds += result.train_seconds
         tokens_per_s.append(result.tokens_per_sec)
+        compiled.append(result.compile)
         step = stop
-        p1 = evaluate_pass_at_1(model, tok, task, problems, max_new_tokens=24)
+        p1 = on_main(args.info, lambda: evaluate_pass_at_1(model, tok, task, problems, max_new_tokens=24))
         checks.append([step, p1])
         if not args.quiet:
             print(f"sft step {step}: loss {result.losses[-1]:.3f}, addition greedy pass@1 {p1:.1%}", flush=True)
         if p1 >= scale.sft_target or step >= min(scale.sft_max_steps, scale.sft_schedule):
             break
+    if not args.info.is_main:
+        return {}
     model.eval()
     after = task_accuracies(model, tok, sets)
+    pretrained, _, _ = load_model(out / "pretrain" / "ckpt.pt", device=device)
+    before = task_accuracies(pretrained, tok, sets)
     return {
         "conversations": len(convs),
         "steps": step,
@@ -391,6 +359,7 @@ def stage_sft(out: Path, scale: Scale, args) -> dict:
         "tokens_per_second": sum(tokens_per_s) / len(tokens_per_s),
         "accuracy_before": before,
         "accuracy_after": after,
+        **args.m.record(next((c for c in compiled if c != "compiled"), "compiled")),
     }
 
 
@@ -400,7 +369,7 @@ def stage_rl(out: Path, scale: Scale, args) -> dict:
     from course.rl_tasks import AdditionTask
 
     tok = _tokenizer(out)
-    model, _, _ = load_model(out / "sft" / "ckpt.pt", device=_device(args))
+    model, _, _ = load_model(out / "sft" / "ckpt.pt", device=args.m.device)
     cfg = RLConfig(steps=scale.rl_steps, prompts_per_step=scale.rl_prompts, group_size=scale.rl_group,
                    lr=scale.rl_lr, eval_size=scale.eval_problems, eval_every=max(1, scale.rl_steps // 3),
                    seed=args.seed, threads=1)
@@ -423,37 +392,17 @@ def stage_rl(out: Path, scale: Scale, args) -> dict:
     }
 
 
-def cloze_items(text: str, n: int, *, seed: int = 0, max_chars: int = 60) -> list[dict]:
-    """HellaSwag-format items from held-out lines: a line as context, the next line or 3 others as endings."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    pairs = [(a, b) for a, b in zip(lines, lines[1:]) if a and b and len(b) <= max_chars and ":" not in b]
-    rng = random.Random(seed)
-    picked = rng.sample(pairs, min(n, len(pairs)))
-    pool = [b for _, b in pairs]
-    items = []
-    for ctx, ending in picked:
-        wrong = []
-        while len(wrong) < 3:
-            w = rng.choice(pool)
-            if w != ending and w not in wrong:
-                wrong.append(w)
-        label = rng.randrange(4)
-        endings = wrong[:label] + [ending] + wrong[label:]
-        items.append({"ctx": ctx, "endings": endings, "label": label})
-    return items
-
-
 def stage_eval(out: Path, scale: Scale, args) -> dict:
     import torch
 
     from course.arch import load_model
     from course.engine import reply
     from course.evaluate import evaluate_loss
-    from course.hellaswag import evaluate_hellaswag
+    from course.hellaswag import cloze_items, evaluate_hellaswag
     from course.loader import fixed_batches
 
     tok = _tokenizer(out)
-    device = _device(args)
+    device = args.m.device
     train_text, val_text = _text(scale, out)
     val_ids = torch.as_tensor(_ids(tok, val_text))
     T = scale.model["block_size"]
@@ -489,19 +438,10 @@ STAGE_FUNCS = {"tokenizer": stage_tokenizer, "pretrain": stage_pretrain, "sft": 
 # ----------------------------------------------------------------------------- the run
 
 
-def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed: int = 0, device=None,
-        quiet: bool = False, data: str = BUNDLED) -> dict:
-    """Run (or continue) a speedrun into `out`; return the final state.
+def _open(out: Path, scale: str, *, resume: bool, seed: int, data: str, info, options: dict) -> dict:
+    """The run's state: read and checked when resuming, else made (and written). Rank 0's work."""
+    from course.utils import atomic_write_text
 
-    `data`: the text to pretrain on: the bundled tinyshakespeare (offline), "fineweb-edu"
-    (streamed; needs the network) or local files; fetched once into `out`/data.txt."""
-    from course.utils import atomic_write_text, cpu_threads
-
-    if scale not in SCALES:
-        raise SpeedrunError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
-    if not isinstance(threads, int) or threads < 0:
-        raise SpeedrunError(f"threads must be 0 (torch's default) or a positive integer, got {threads!r}")
-    out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpeedrunError(f"--out {out} is a file, not a directory")
     state = read_state(out)
@@ -510,11 +450,12 @@ def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed
     if state is not None and (state["scale"], state["seed"]) != (scale, seed):
         raise SpeedrunError(f"{out} holds a --scale {state['scale']} run with seed {state['seed']}; "
                             f"it cannot be resumed as --scale {scale} with seed {seed}")
-    data = str(data)
     if state is not None and state.get("data", BUNDLED) != data:
         raise SpeedrunError(f"{out} holds a run on --data {state.get('data', BUNDLED)}; it cannot be resumed "
                             f"with --data {data}")
-    args = argparse.Namespace(seed=seed, device=device, quiet=quiet)
+    if state is not None:
+        check_resumable(out, state, info.world_size, STAGES)
+    chosen = choose(SCALES[scale], info, state, **options)
     if state is None:
         # fetched before anything is written, so a failed download leaves no half-made run behind
         text = None if data == BUNDLED else fetch_text(data, SCALES[scale].text_chars or STREAMED_CHARS)
@@ -526,27 +467,72 @@ def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed
                  "data_chars": len(text) if text else None,
                  "scale_config": asdict(SCALES[scale]), "stages": {},
                  "load_average_at_start": [round(x, 2) for x in load] if load else None}
-        write_state(out, state)
-    with cpu_threads(threads or None):
-        state["machine"] = machine_info(threads)
-        for name in STAGES:
-            if name in state["stages"]:
-                if not quiet:
-                    print(f"[{name}] done already, skipped", flush=True)
-                continue
-            if not quiet:
-                print(f"[{name}] ...", flush=True)
-            wall, cpu = time.perf_counter(), time.process_time()
-            if name == "report":
-                result = stage_report(out, state)
-            else:
-                result = STAGE_FUNCS[name](out, SCALES[scale], args)
-            state["stages"][name] = {"result": result, "wall_seconds": time.perf_counter() - wall,
-                                     "cpu_seconds": time.process_time() - cpu, "finished": time.time()}
-            write_state(out, state)
-            if not quiet:
-                print(f"[{name}] finished in {state['stages'][name]['wall_seconds']:.1f} s", flush=True)
+    state.update(chosen)
+    write_state(out, state)
     return state
+
+
+def run(out, scale: str = "cpu", *, resume: bool = False, threads: int = 0, seed: int = 0, device=None,
+        quiet: bool = False, data: str = BUNDLED, dtype: str | None = None, compile: bool | None = None,
+        grad_accum_steps: int | None = None) -> dict:
+    """Run (or continue) a speedrun into `out`; return the final state (rank 0's under torchrun).
+
+    `data`: the text to pretrain on: the bundled tinyshakespeare (offline), "fineweb-edu"
+    (streamed; needs the network) or local files; fetched once into `out`/data.txt.
+    `dtype` ("auto", "float32", "bfloat16", "float16"), `compile` and `grad_accum_steps`
+    (micro-batches per training step, default one per process): None for the scale's
+    defaults, or when resuming what the run used (`course.speedrun_machine`)."""
+    from course.utils import cpu_threads
+
+    if scale not in SCALES:
+        raise SpeedrunError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    if not isinstance(threads, int) or threads < 0:
+        raise SpeedrunError(f"threads must be 0 (torch's default) or a positive integer, got {threads!r}")
+    out = Path(out)
+    info = join(device)
+    try:
+        options = dict(dtype=dtype, compile=compile, grad_accum_steps=grad_accum_steps)
+        state = on_main(info, lambda: _open(out, scale, resume=resume, seed=seed, data=str(data), info=info,
+                                            options=options))
+        quiet = quiet or not info.is_main
+        args = argparse.Namespace(seed=seed, quiet=quiet, info=info, m=machine(info, state))
+        with cpu_threads(threads or None):
+            state["machine"] = machine_info(threads)
+            _stages(out, SCALES[scale], state, args)
+    finally:
+        leave(info)
+    return state
+
+
+def _stages(out: Path, scale: Scale, state: dict, args) -> None:
+    """The unfinished stages in order: every process the DDP ones, rank 0 the others (the others wait
+    at a barrier when a DDP stage reads what rank 0 makes, and are done after the last DDP stage)."""
+    info, done = args.info, set(state["stages"])
+    for name in STAGES:
+        if name in done:
+            if not args.quiet:
+                print(f"[{name}] done already, skipped", flush=True)
+            continue
+        if not info.is_main and name not in ALL_RANKS:
+            if not ddp_follows(name, STAGES, done):
+                return
+            barrier(info)  # rank 0 runs the stage
+            continue
+        if not args.quiet:
+            print(f"[{name}] ...", flush=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        if name == "report":
+            result = stage_report(out, state)
+        else:
+            result = STAGE_FUNCS[name](out, scale, args)
+        state["stages"][name] = {"result": result, "wall_seconds": time.perf_counter() - wall,
+                                 "cpu_seconds": time.process_time() - cpu, "finished": time.time()}
+        if info.is_main:
+            write_state(out, state)
+            if name not in ALL_RANKS and ddp_follows(name, STAGES, done):
+                barrier(info)  # the others wait here for this stage's files
+        if not args.quiet:
+            print(f"[{name}] finished in {state['stages'][name]['wall_seconds']:.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -558,29 +544,45 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", default="runs/speedrun", help="the run's directory (checkpoints, state.json, report)")
     p.add_argument("--scale", default="cpu", choices=list(SCALES),
-                   help="tiny: seconds, for tests; cpu: about 10 minutes on 2 CPU cores; gpu: larger presets for "
-                   "one GPU, not measured by the course yet (no GPU run has been made)")
+                   help="tiny: seconds, for tests; cpu: about 10 minutes on 2 CPU cores; gpu: 6 layers x 384 with "
+                   "--dtype auto and --compile, DDP under torchrun (not run by the course yet: it has no GPU)")
     p.add_argument("--data", default=BUNDLED,
                    help="the text to pretrain on: 'tinyshakespeare' (bundled, offline), 'fineweb-edu' (FineWeb-Edu "
                    "sample-10BT, streamed from the Hugging Face hub: needs the network) or .txt/.jsonl/.parquet files")
     p.add_argument("--resume", action="store_true", help="skip finished stages and continue the unfinished one")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for pretraining, SFT and eval (0: torch's default); RL always runs on 1")
+                   help="CPU threads for pretraining, SFT and eval (0: torch's default; one per process under "
+                   "torchrun); RL always runs on 1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--dtype", default=None, choices=["auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"],
+                   help="autocast precision of pretraining and SFT (auto: bf16 on CUDA GPUs of compute capability "
+                   ">= 8.0, fp16 with a grad scaler on older ones, fp32 on CPU and MPS); default: the scale's "
+                   "(gpu: auto; cpu, tiny: float32), or the resumed run's")
+    p.add_argument("--compile", default=None, action=argparse.BooleanOptionalAction,
+                   help="torch.compile the training steps (eager, with the reason in the report, where it fails); "
+                   "default: the scale's (gpu: on; cpu, tiny: off), or the resumed run's")
+    p.add_argument("--grad-accum-steps", type=int, default=None,
+                   help="micro-batches per pretraining and SFT step, a multiple of the number of processes "
+                   "(the global batch stays the scale's); default: one per process")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = p.parse_args(argv)
     if args.threads < 0:
         p.error(f"--threads must be >= 0, got {args.threads}")
+    if args.grad_accum_steps is not None and args.grad_accum_steps < 1:
+        p.error(f"--grad-accum-steps must be >= 1, got {args.grad_accum_steps}")
     try:
         state = run(args.out, args.scale, resume=args.resume, threads=args.threads, seed=args.seed,
-                    device=args.device, quiet=args.quiet, data=args.data)
+                    device=args.device, quiet=args.quiet, data=args.data, dtype=args.dtype, compile=args.compile,
+                    grad_accum_steps=args.grad_accum_steps)
     except KeyboardInterrupt:
         print(f"interrupted: finished stages are kept in {args.out}; continue with --resume", file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks
+        return 0
     total = sum(v["wall_seconds"] for k, v in state["stages"].items() if k != "report")
     print(f"report: {Path(args.out) / 'report.md'} ({total:.0f} s of stages)")
     return 0

@@ -73,6 +73,25 @@ def _plot(out: Path, state: dict) -> list[str]:
     return ["report.png"]
 
 
+def training(state: dict) -> dict:
+    """How the training stages ran: precision, compile, processes and micro-batches (runs made before
+    these were recorded have none)."""
+    keys = ("precision", "dtype", "compile", "world_size", "grad_accum_steps")
+    return {k: {f: s["result"][f] for f in keys if f in s["result"]}
+            for k, s in state["stages"].items() if k in ("pretrain", "sft") and "precision" in s["result"]}
+
+
+def training_lines(state: dict) -> list[str]:
+    parts = []
+    for name, t in training(state).items():
+        compiled = "compiled" if t["compile"] == "compiled" else f"eager ({t['compile']})"
+        parts.append(f"{name} in {t['precision']} (`--dtype {t['dtype']}`), {compiled}, {t['world_size']} "
+                     f"process(es), {t['grad_accum_steps']} micro-batch(es) per step")
+    if not parts:
+        return []
+    return [f"**Training**: {'; '.join(parts)}. Evaluation, generation and RL run the plain fp32 module.", ""]
+
+
 def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
     """(report.json's dict, report.md's text) from the finished stages' results."""
     s = state["stages"]
@@ -88,6 +107,7 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         **({"data": state["data"], "data_chars": state["data_chars"]} if state.get("data_chars") else {}),
         "machine": state["machine"],
         "load_average_at_start": state.get("load_average_at_start"),
+        "training": training(state),
         "stages": {k: dict(timing.get(k, {}), **s[k]["result"]) for k in s if k != "report"},
         "total_wall_seconds": total_wall,
         "total_cpu_seconds": total_cpu,
@@ -108,6 +128,7 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
         f"Load average (1, 5, 15 min) at the start {state.get('load_average_at_start')}, at the report "
         f"{m.get('load_average_at_report')}.",
         "",
+        *training_lines(state),
         f"**Total**: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU (all threads).",
         "",
         "| stage | wall s | CPU s | throughput | result |",

@@ -259,6 +259,7 @@ class TrainResult:
     wall_seconds: float = 0.0  # everything: evals, samples, checkpoints
     checkpoint: str | None = None
     notes: list[str] = field(default_factory=list)  # what the run said about itself: compile, loss checks
+    compile: str = ""  # "compiled", or why the steps ran eagerly ("not asked for", a fallback's reason)
 
     @property
     def final_val_loss(self) -> float | None:
@@ -516,6 +517,7 @@ class _Run:
                 r.mfu = mfu(r.tokens_per_sec, fpt, cfg.peak_flops)
             extra = f", MFU {100 * r.mfu:.1f}%" if r.mfu is not None else ""
             self.log(f"{r.tokens_per_sec:,.0f} tokens/s, {r.ms_per_step:.1f} ms/step{extra}")
+        r.compile = "compiled" if self.step.compiled else self.step.reason
         r.train_seconds = self.train_seconds
         r.wall_seconds = time.perf_counter() - wall_start
         return r

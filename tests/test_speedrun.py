@@ -2,7 +2,9 @@
 
 One run is shared by the tests (a module-scoped fixture, about 25 s on one CPU
 thread): it is killed in the middle of pretraining and at the start of RL, and
-continued with `--resume` each time.
+continued with `--resume` each time. It asks for `--compile`, and every compiled
+step fails (a stand-in for a broken toolchain): the steps run eagerly, which
+changes no number, and the report says why.
 """
 
 import json
@@ -21,6 +23,9 @@ class Killed(RuntimeError):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Killed twice, resumed twice: in pretraining after its step-60 checkpoint, then at the start of RL."""
+    import torch
+
+    import course.compiling
     import course.train
 
     out = tmp_path_factory.mktemp("speedrun")
@@ -43,12 +48,20 @@ def run(tmp_path_factory):
             raise Killed("pretraining killed after step 60")
         return real_train(model, data, val, cfg, **kw)
 
+    def compile_that_fails(model):
+        def step(*a, **k):
+            raise RuntimeError("forced compile failure\nsecond line of a long compiler error")
+
+        return step
+
     with cpu_threads(1):
         for name in real:
             mp.setitem(speedrun.STAGE_FUNCS, name, counting(name, fail=name == "rl"))
         mp.setattr(course.train, "train", train_killed_midway)
+        mp.setattr(course.compiling, "why_not_compile", lambda *a, **k: None)  # as if the toolchain were there
+        mp.setattr(torch, "compile", compile_that_fails)
         with pytest.raises(Killed, match="pretraining killed"):
-            speedrun.run(out, "tiny", threads=1, quiet=True)
+            speedrun.run(out, "tiny", threads=1, quiet=True, compile=True)
         killed_in_pretrain = json.loads((out / speedrun.STATE_FILE).read_text())
         with pytest.raises(Killed, match="rl killed"):
             speedrun.run(out, "tiny", resume=True, threads=1, quiet=True)
@@ -96,6 +109,18 @@ def test_report_structure(run):
     ev = r["stages"]["eval"]
     assert set(ev["models"]) == {"pretrain", "sft", "rl"} and len(ev["chat"]) == 4
     assert all(0 <= v["cloze_acc_norm"] <= 1 for v in ev["models"].values())
+
+
+def test_report_says_how_training_ran_and_why_compile_fell_back(run):
+    """--compile was asked for at the start; the resumes (no flag) kept it; every compiled step failed."""
+    r, md = run["report"], run["md"]
+    reason = "the first compiled step failed: RuntimeError: forced compile failure"
+    for stage in ("pretrain", "sft"):
+        assert r["training"][stage] == {"precision": "float32", "dtype": "float32", "compile": reason,
+                                        "world_size": 1, "grad_accum_steps": 1}, stage
+        assert r["stages"][stage]["compile"] == reason
+    assert f"pretrain in float32 (`--dtype float32`), eager ({reason}), 1 process(es)" in md
+    assert "second line" not in md  # one line of the error, not the compiler's whole output
 
 
 def test_tokenizer_compresses_and_keeps_digits(run):
@@ -172,7 +197,9 @@ def test_finished_run_resumed_again_changes_nothing(run, capsys):
 
 def test_cloze_items_are_hellaswag_shaped():
     text = "\n".join(f"line number {i} of the play" for i in range(40))
-    items = speedrun.cloze_items(text, 10, seed=3)
+    from course.hellaswag import cloze_items
+
+    items = cloze_items(text, 10, seed=3)
     assert len(items) == 10
     for it in items:
         n = int(it["ctx"].split()[2])
