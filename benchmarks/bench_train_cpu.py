@@ -12,24 +12,27 @@ lr 1e-3 (warmup 100) cosine to 1e-4, AdamW betas (0.9, 0.99), weight decay 0.1, 
 
 nanoGPT itself cannot be fetched offline, so its side is `benchmarks/nanogpt_ref.py`: an
 independent transcription of nanoGPT's model.py, train.py and shakespeare_char/prepare.py
-logic (not nanoGPT's files; see that module for what it mirrors, step by step). The course's
-side is `python -m course train --preset shakespeare-cpu`, run through the course's own
-command (`course.commands.train`), with the trainer's per-step times collected on the way.
+logic (not nanoGPT's files; see that module for what it mirrors, step by step). The course
+runs twice, through its own command (`course.commands.train`), with the trainer's per-step
+times collected on the way: `--preset shakespeare-cpu` is nanoGPT's recipe (the same model and
+schedule: this compares the two training loops), `--preset shakespeare-cpu-tuned` is the
+course's own recipe for the same data, batch and 2000 steps (2 layers, lr 3e-3: this compares
+what a learner waits for to reach nanoGPT's val loss).
 
 Each run is a fresh Python process, timed from outside: its wall time is the whole run,
 interpreter start, imports, data, compilation (if the recipe compiles), evaluations,
 checkpoints and (for the course) the loss plot and end-of-run samples included. nanoGPT's
 one-off data preparation (prepare.py) is done once before the runs, as nanoGPT does it apart
-from training. Runs alternate, nanoGPT then course, `--pairs` times, so that the load of a
-shared machine falls on both alike; the load average is recorded around every run.
+from training. Runs alternate, nanoGPT then each course preset, `--pairs` rounds, so that the
+load of a shared machine falls on all alike; the load average is recorded around every run.
 
-    python benchmarks/bench_train_cpu.py                 # 2 pairs of full 2000-iteration runs
+    python benchmarks/bench_train_cpu.py                 # 2 rounds of three full 2000-iteration runs
     python benchmarks/bench_train_cpu.py --iters 50 --pairs 1   # a quick check (ratios mean little)
     python benchmarks/bench_train_cpu.py --bpe-vocab 512 # also: the same budget with a course BPE
 
 Printed: per run, wall time, median ms per iteration (the typical step, robust to bursts of
-other load), final val loss; then the medians over the pairs and the ratio nanoGPT wall /
-course wall (goal >= 1.2x with the course's val loss <= 1.89).
+other load), final val loss; then the medians over the rounds and, for each course preset, the
+ratio nanoGPT wall / course wall (goal >= 1.2x with the course's val loss <= 1.89).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 B, T = 12, 64
+# nanoGPT's recipe run by the course, then the course's own recipe (same data, batch and steps)
+PRESETS = ("shakespeare-cpu", "shakespeare-cpu-tuned")
 
 
 def load() -> float | None:
@@ -73,7 +78,7 @@ def run_nanogpt(iters: int, data_dir: str, out_dir: str) -> dict:
             "ms_median": 1000 * statistics.median(steps), "ms_mean": 1000 * statistics.fmean(steps)}
 
 
-def run_course(iters: int, out_dir: str, extra: list[str]) -> dict:
+def run_course(preset: str, iters: int, out_dir: str, extra: list[str]) -> dict:
     import course.commands as commands
 
     dts: list[float] = []
@@ -83,7 +88,7 @@ def run_course(iters: int, out_dir: str, extra: list[str]) -> dict:
         return train(*args, callback=lambda info: dts.append(info["dt"]), **kwargs)
 
     commands.run_training = timed
-    argv = ["--preset", "shakespeare-cpu", "--out", out_dir, "--overwrite", "--device", "cpu",
+    argv = ["--preset", preset, "--out", out_dir, "--overwrite", "--device", "cpu",
             "--no-progress", "--max-steps", str(iters), *extra]
     with open(os.path.join(out_dir, "log.txt"), "w") as f:
         stdout, sys.stdout = sys.stdout, f
@@ -98,14 +103,15 @@ def run_course(iters: int, out_dir: str, extra: list[str]) -> dict:
     return {"val": s["val_losses"][-1], "val_iter": s["val_steps"][-1], "iters": len(dts),
             "ms_median": 1000 * statistics.median(steps), "ms_mean": 1000 * statistics.fmean(steps),
             "first_step_s": dts[0], "eval_interval": s["train"]["eval_interval"],
-            "compile": s["train"]["compile"], "dtype": s["train"]["dtype"]}
+            "compile": s["train"]["compile"], "dtype": s["train"]["dtype"],
+            "recipe": f"{s['model']['n_layer']}x{s['model']['n_embd']}, lr {s['train']['max_lr']:g}"}
 
 
 def child(args) -> None:
     if args.child == "nanogpt":
         out = run_nanogpt(args.iters, args.data_dir, args.out_dir)
     else:
-        out = run_course(args.iters, args.out_dir, args.course_args)
+        out = run_course(args.preset, args.iters, args.out_dir, args.course_args)
     Path(args.json).write_text(json.dumps(out))
 
 
@@ -113,9 +119,11 @@ def child(args) -> None:
 
 
 def one_run(who: str, iters: int, data_dir: str, tmp: str, course_args: list[str]) -> dict:
-    out_dir = tempfile.mkdtemp(prefix=f"{who}-", dir=tmp)
+    """One fresh process: who is "nanogpt" or a course preset's name."""
+    out_dir = tempfile.mkdtemp(prefix="run-", dir=tmp)
     res = os.path.join(out_dir, "result.json")
-    cmd = [sys.executable, __file__, "--child", who, "--iters", str(iters), "--data-dir", data_dir,
+    child = ["nanogpt"] if who == "nanogpt" else ["course", "--preset", who]
+    cmd = [sys.executable, __file__, "--child", *child, "--iters", str(iters), "--data-dir", data_dir,
            "--out-dir", out_dir, "--json", res]
     if course_args:
         cmd += ["--course-args", *course_args]
@@ -170,11 +178,15 @@ def bpe_comparison(iters: int, vocab: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--iters", type=int, default=2000, help="iterations of each run (the recipe: 2000)")
-    p.add_argument("--pairs", type=int, default=2, help="pairs of runs, nanoGPT then course, alternating")
+    p.add_argument("--pairs", type=int, default=2,
+                   help="rounds of runs, nanoGPT then each course preset, alternating (the name is historical)")
+    p.add_argument("--presets", nargs="+", default=list(PRESETS),
+                   help="course presets run in each round: the same recipe as nanoGPT, then the course's own")
     p.add_argument("--course-args", nargs=argparse.REMAINDER, default=[],
                    help="extra flags for `python -m course train` (last on the line), e.g. --compile")
     p.add_argument("--bpe-vocab", type=int, default=0, help="also train with a course BPE of this size; 0: no")
     p.add_argument("--child", choices=["nanogpt", "course"], help=argparse.SUPPRESS)
+    p.add_argument("--preset", help=argparse.SUPPRESS)
     p.add_argument("--data-dir", help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
@@ -190,40 +202,52 @@ def main() -> None:
     import nanogpt_ref
 
     import course
+    from course.presets import PRESETS as KNOWN
 
+    if unknown := [x for x in args.presets if x not in KNOWN]:
+        raise SystemExit(f"--presets: unknown preset(s) {unknown}; known: {', '.join(KNOWN)}")
     print(f"{platform.machine()}, {os.cpu_count()} cores, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), Python {platform.python_version()}")
-    print(f"{args.pairs} pairs x 2 runs of {args.iters} iterations; course flags: {' '.join(args.course_args) or '-'}")
+    print(f"{args.pairs} rounds x {1 + len(args.presets)} runs of {args.iters} iterations: nanoGPT, "
+          f"{', '.join(args.presets)}; course flags: {' '.join(args.course_args) or '-'}")
+    who_all = ["nanogpt", *args.presets]
+    width = max(len(w) for w in who_all) + 3
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-train-cpu-") as tmp:
         data_dir = os.path.join(tmp, "shakespeare_char")
         nanogpt_ref.prepare(data_dir, course.load_tinyshakespeare())
-        print(f"\n{'run':<10}{'wall s':>9}{'ms/iter':>9}{'val loss':>10}   load average before -> after")
-        for pair in range(args.pairs):
-            for who in ("nanogpt", "course"):
+        print(f"\n{'run':<{width}}{'wall s':>9}{'ms/iter':>9}{'val loss':>10}   load average before -> after")
+        for rnd in range(args.pairs):
+            for who in who_all:
                 r = one_run(who, args.iters, data_dir, tmp, args.course_args)
+                r["round"] = rnd
                 runs.append(r)
-                print(f"{who + ' ' + str(pair + 1):<10}{r['wall_s']:9.1f}{r['ms_median']:9.1f}{r['val']:10.4f}"
+                print(f"{who + ' ' + str(rnd + 1):<{width}}{r['wall_s']:9.1f}{r['ms_median']:9.1f}{r['val']:10.4f}"
                       f"   {r['load_before']:.2f} -> {r['load_after']:.2f}", flush=True)
 
     def med(who, key):
         return statistics.median(r[key] for r in runs if r["who"] == who)
 
-    print(f"\n{'median':<10}{'wall s':>9}{'ms/iter':>9}{'val loss':>10}")
-    for who in ("nanogpt", "course"):
-        print(f"{who:<10}{med(who, 'wall_s'):9.1f}{med(who, 'ms_median'):9.1f}{med(who, 'val'):10.4f}")
-    ratios = [n["wall_s"] / c["wall_s"] for n, c in zip(runs[::2], runs[1::2])]
-    ratio = med("nanogpt", "wall_s") / med("course", "wall_s")
-    step_ratio = med("nanogpt", "ms_median") / med("course", "ms_median")
-    worst_val = max(r["val"] for r in runs if r["who"] == "course")
+    print(f"\n{'median':<{width}}{'wall s':>9}{'ms/iter':>9}{'val loss':>10}")
+    for who in who_all:
+        print(f"{who:<{width}}{med(who, 'wall_s'):9.1f}{med(who, 'ms_median'):9.1f}{med(who, 'val'):10.4f}")
+    nano = {r["round"]: r for r in runs if r["who"] == "nanogpt"}
+    print()
+    for who in args.presets:
+        mine = [r for r in runs if r["who"] == who]
+        per_round = [nano[r["round"]]["wall_s"] / r["wall_s"] for r in mine]
+        ratio = med("nanogpt", "wall_s") / med(who, "wall_s")
+        step_ratio = med("nanogpt", "ms_median") / med(who, "ms_median")
+        worst = max(r["val"] for r in mine)
+        met = "met" if ratio >= 1.2 and worst <= 1.89 else "not met"
+        print(f"{who} ({mine[0]['recipe']}): nanoGPT wall / course wall {ratio:.2f}x (per round: "
+              f"{', '.join(f'{x:.2f}' for x in per_round)}); step {step_ratio:.2f}x; worst val loss {worst:.4f}; "
+              f"goal >= 1.2x with val <= 1.89: {met}")
     loads = [x for r in runs for x in (r["load_before"], r["load_after"]) if x is not None]
-    print(f"\nnanoGPT wall / course wall: {ratio:.2f}x (per pair: {', '.join(f'{x:.2f}' for x in ratios)}; goal >= 1.2x)")
-    print(f"nanoGPT ms/iter / course ms/iter: {step_ratio:.2f}x (median step, evaluations left out)")
-    print(f"course val loss, worst run: {worst_val:.4f} (goal <= 1.89)")
     if loads:
         print(f"load average during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores")
-    c = next(r for r in runs if r["who"] == "course")
-    print(f"course recipe: eval every {c['eval_interval']} steps, compile {c['compile']}, dtype {c['dtype']}; "
+    c = next(r for r in runs if r["who"] != "nanogpt")
+    print(f"course runs: eval every {c['eval_interval']} steps, compile {c['compile']}, dtype {c['dtype']}; "
           f"first step {c['first_step_s']:.1f} s")
     if args.bpe_vocab:
         bpe_comparison(args.iters, args.bpe_vocab)

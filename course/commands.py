@@ -75,10 +75,15 @@ def _load_run(args):
         raise CommandError(str(e)) from None
 
 
-def _print_samples(model, tok, prompt: str, n: int, max_new_tokens: int, *, seed: int, **sampling) -> None:
+def _print_samples(model, tok, prompt: str, n: int, max_new_tokens: int, *, seed: int, known: str | None = None,
+                   **sampling) -> None:
+    """Print n samples, seeds seed, seed + 1, ...; `known` is sample 1 already generated (the
+    trainer's last sample used the same model, prompt, settings and seed), so it is not made twice."""
     for i in range(n):
         print(f"--- sample {i + 1} ---")
-        print(prompt + sample_text(model, tok, prompt, max_new_tokens, seed=seed + i, **sampling))
+        text = known if i == 0 and known is not None else sample_text(
+            model, tok, prompt, max_new_tokens, seed=seed + i, **sampling)
+        print(prompt + text)
 
 
 # ----------------------------------------------------------------------------- data sources
@@ -370,8 +375,10 @@ def _train(args, info) -> int:
         print(f"val loss {result.val_losses[-1]:.4f}{bpb} after {result.val_steps[-1]} steps")
     print(f"{result.tokens_per_sec:,.0f} tokens/s ({result.ms_per_step:.1f} ms/step), {result.wall_seconds:.0f} s in all")
     print(f"wrote {ckpt}, {out / 'loss.png'}, {out / 'train.json'}")
+    # the trainer sampled at its last step with these settings and seed: that is sample 1
+    last = result.samples[-1] if result.samples and result.samples[-1][0] == cfg.max_steps else None
     _print_samples(model, tok, cfg.sample_prompt, args.samples, cfg.sample_tokens, seed=cfg.seed,
-                   temperature=cfg.sample_temperature, top_k=cfg.sample_top_k)
+                   known=last[1] if last else None, temperature=cfg.sample_temperature, top_k=cfg.sample_top_k)
     return 0
 
 

@@ -177,3 +177,25 @@ def test_clear_errors(tmp_path, capsys, monkeypatch):
     assert "FineWeb-Edu" in capsys.readouterr().err
     assert main(["prepare-data", "--tokenizer", "nonsense", "--out", str(tmp_path / "x")]) == 2
     assert "unknown tokenizer" in capsys.readouterr().err
+
+
+def test_train_prints_the_trainers_last_sample_once_and_it_matches_the_checkpoint(tmp_path, capsys, monkeypatch):
+    """Sample 1 at the end of `train` is the trainer's last sample, reused rather than made again;
+    both end-of-run samples must equal what `sample` draws from the saved checkpoint."""
+    import course.commands as commands
+
+    calls = []
+    real = commands.sample_text
+    monkeypatch.setattr(commands, "sample_text", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "shakespeare-cpu", "--out", str(run), "--max-steps", "12", "--eval-interval", "0",
+                 "--sample-interval", "12", "--samples", "2", "--sample-tokens", "25", "--quiet", "--device", "cpu"]) == 0
+    trained = capsys.readouterr().out
+    assert calls == [1338]  # only sample 2 was drawn at the end; sample 1 came from the trainer
+    assert main(["sample", "--checkpoint", str(run), "--num-samples", "2", "--max-new-tokens", "25", "--prompt", "\n",
+                 "--temperature", "1.0", "--top-k", "200", "--seed", "1337", "--device", "cpu"]) == 0
+    drawn = capsys.readouterr().out
+    tail = trained[trained.index("--- sample 1 ---"):]
+    assert tail == drawn and tail.count("--- sample") == 2
+    summary = json.loads((run / "train.json").read_text())
+    assert summary["train"]["sample_interval"] == 12
