@@ -60,7 +60,7 @@ from course.speedrun_machine import (
     machine,
     on_main,
 )
-from course.speedrun_report import machine_info, stage_report
+from course.speedrun_report import load_average, machine_info, stage_report
 from course.speedrun_scales import SCALES, Scale
 
 STAGES = ("tokenizer", "pretrain", "sft", "rl", "eval", "report")
@@ -470,11 +470,10 @@ def _open(out: Path, scale: str, *, resume: bool, seed: int, data: str, info, op
         out.mkdir(parents=True, exist_ok=True)
         if text is not None:
             atomic_write_text(out / DATA_FILE, text)
-        load = os.getloadavg() if hasattr(os, "getloadavg") else None
         state = {"scale": scale, "seed": seed, "assistant": ASSISTANT, "data": data,
                  "data_chars": len(text) if text else None,
                  "scale_config": asdict(SCALES[scale]), "stages": {},
-                 "load_average_at_start": [round(x, 2) for x in load] if load else None}
+                 "load_average_at_start": load_average()}
     state.update(chosen)
     write_state(out, state)
     return state

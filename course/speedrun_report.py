@@ -15,16 +15,20 @@ import platform
 from pathlib import Path
 
 
+def load_average() -> list[float] | None:
+    """The (1, 5, 15 min) load average, rounded; None where the OS has none (Windows)."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return [round(x, 2) for x in load] if load else None
+
+
 def machine_info(threads: int) -> dict:
     import torch
 
     from course.hardware import cpu_name
 
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": threads or torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "load_average_at_report": [round(x, 2) for x in load] if load else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def _plot(out: Path, state: dict) -> list[str]:
@@ -242,6 +246,8 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
 def stage_report(out: Path, state: dict) -> dict:
     from course.utils import atomic_write_text
 
+    # read now, at the report: the machine's description is made when the run (or its resume) starts
+    state["machine"]["load_average_at_report"] = load_average()
     plots = _plot(out, state)
     report, md = build_report(state, plots)
     atomic_write_text(out / "report.json", json.dumps(report, indent=1))

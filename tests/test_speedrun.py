@@ -287,3 +287,19 @@ def test_a_run_cannot_be_resumed_on_other_data(run, tmp_path, capsys):
     assert main(["speedrun", "--scale", "tiny", "--out", out, "--resume", "--data", str(tmp_path / "rows.jsonl"),
                  "--quiet"]) == 2
     assert "cannot be resumed with --data" in capsys.readouterr().err
+
+
+def test_the_report_reads_the_load_average_when_it_is_written(run, tmp_path, monkeypatch):
+    """The load 'at the report' is read by the report stage, not copied from the run's start."""
+    import shutil
+
+    from course import speedrun_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(run["out"], out)
+    state = json.loads((out / speedrun.STATE_FILE).read_text())
+    monkeypatch.setattr(speedrun_report.os, "getloadavg", lambda: (9.871, 8.8, 7.7))
+    speedrun_report.stage_report(out, state)
+    machine = json.loads((out / "report.json").read_text())["machine"]
+    assert machine["load_average_at_report"] == [9.87, 8.8, 7.7]
+    assert "at the report [9.87, 8.8, 7.7]" in (out / "report.md").read_text()
