@@ -199,3 +199,17 @@ def test_train_prints_the_trainers_last_sample_once_and_it_matches_the_checkpoin
     assert tail == drawn and tail.count("--- sample") == 2
     summary = json.loads((run / "train.json").read_text())
     assert summary["train"]["sample_interval"] == 12
+
+
+def test_the_tuned_cpu_recipe_differs_from_nanogpts_only_where_the_benchmark_says():
+    """benchmarks/README.md compares the two presets as 'the same data, batch and 2000 steps,
+    2 layers and lr 3e-3': nothing else may differ."""
+    from course.presets import PRESETS
+
+    base, tuned = PRESETS["shakespeare-cpu"], PRESETS["shakespeare-cpu-tuned"]
+    assert tuned.data == base.data
+    assert {k for k in base.model | tuned.model if base.model.get(k) != tuned.model.get(k)} == {"n_layer"}
+    assert tuned.model["n_layer"] == 2
+    changed = {k for k in base.train | tuned.train if base.train.get(k) != tuned.train.get(k)}
+    assert changed == {"max_lr", "min_lr", "reference"}
+    assert (tuned.train["max_lr"], tuned.train["min_lr"], tuned.train["reference"]) == (3e-3, 3e-4, None)
