@@ -250,8 +250,8 @@ def stage_pretrain(out: Path, scale: Scale, args) -> dict:
     device = args.m.device
     model = _gpt(scale, vocab, args.seed).to(device)
     ckpt = out / "pretrain" / "ckpt.pt"
-    # the bundled text at the cpu scale has a measured reference curve: the log compares each val loss with it
-    bundled_cpu = scale == SCALES["cpu"] and not (out / DATA_FILE).is_file()
+    # the bundled text at the cpu scale has a reference curve, measured in fp32: the log compares each val loss with it
+    bundled_cpu = scale == SCALES["cpu"] and not (out / DATA_FILE).is_file() and args.m.precision == "float32"
     cfg = pretrain_config(scale, seed=args.seed, checkpoint=str(ckpt), progress=not args.quiet,
                           reference="speedrun-cpu" if bundled_cpu else None,
                           **args.m.train_kwargs(scale.pretrain_batch))  # device, micro-batches, precision
