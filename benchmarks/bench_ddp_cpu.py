@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from course.distributed import launch  # noqa: E402
+from course.hardware import load_average  # noqa: E402
 
 MODEL = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block", "64", "--batch", "8", "--accum", "8",
          "--ckpt-every", "0", "--device", "cpu"]
@@ -56,7 +57,7 @@ def main() -> None:
                 times[nproc].append(ms)
                 print(f"round {r}: {nproc} rank(s): {ms:.0f} ms/step", flush=True)
     one, two = statistics.median(times[1]), statistics.median(times[2])
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = (load_average() or [float("nan")])[0]
     print(f"\nglobal batch 4,096 tokens/step, {os.cpu_count()} cores, load average {load:.1f}")
     print(f"1 rank : {one:7.0f} ms/step  ({4096 / one * 1000:,.0f} tokens/s)")
     print(f"2 ranks: {two:7.0f} ms/step  ({4096 / two * 1000:,.0f} tokens/s)")

@@ -24,6 +24,7 @@ import platform
 import time
 
 import course
+from course.hardware import load_average
 from course.tokenizer import GPT2_SPLIT_PATTERN, GPT4_SPLIT_PATTERN, RegexTokenizer
 from course.tokenizer.train import count_chunks, train_fast, train_naive
 
@@ -72,7 +73,7 @@ def main(argv=None):
 
     text = course.load_tinyshakespeare()
     mb = len(text.encode("utf-8")) / 1e6
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = (load_average() or [float("nan")])[0]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {load:.2f}; python {platform.python_version()}, "
           f"tiktoken {tiktoken.__version__}, tokenizers {tokenizers.__version__}")

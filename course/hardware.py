@@ -45,6 +45,16 @@ GPU_BF16_PEAKS: tuple[tuple[tuple[str, ...], float, str], ...] = (
 )
 
 
+def load_average() -> list[float] | None:
+    """The (1, 5, 15 min) load average, rounded: how busy the machine was while something was
+    measured (a shared 2-core machine can slow a run several times). None where the OS has none
+    (Windows)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def _name_tokens(device_name: str) -> set[str]:
     """'NVIDIA A100-SXM4-80GB' -> {'NVIDIA', 'A100', 'SXM4', '80GB'}: whole words, so 'L4' never matches 'L40'."""
     return set(re.findall(r"[A-Z0-9]+", device_name.upper()))

@@ -60,7 +60,7 @@ from course.speedrun_machine import (
     machine,
     on_main,
 )
-from course.speedrun_report import load_average, machine_info, stage_report
+from course.speedrun_report import machine_info, stage_report
 from course.speedrun_scales import SCALES, Scale
 
 STAGES = ("tokenizer", "pretrain", "sft", "rl", "eval", "report")
@@ -223,7 +223,7 @@ def pretrain_config(scale: Scale, *, device: str, seed: int, checkpoint: str | N
                     reference: str | None = None, **machine):
     """The pretraining stage's TrainConfig (tools/reference_curves.py measures the cpu scale's curve with it).
 
-    `machine`: how the run uses the hardware (`RunMachine.train_kwargs`: micro-batches, precision,
+    `machine`: how the run uses the hardware (`Machine.train_kwargs`: micro-batches, precision,
     compile); without it, the scale's whole batch in one fp32 process."""
     from course.train import TrainConfig
 
@@ -448,6 +448,7 @@ STAGE_FUNCS = {"tokenizer": stage_tokenizer, "pretrain": stage_pretrain, "sft": 
 
 def _open(out: Path, scale: str, *, resume: bool, seed: int, data: str, info, options: dict) -> dict:
     """The run's state: read and checked when resuming, else made (and written). Rank 0's work."""
+    from course.hardware import load_average
     from course.utils import atomic_write_text
 
     if out.exists() and not out.is_dir():

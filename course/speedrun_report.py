@@ -15,12 +15,6 @@ import platform
 from pathlib import Path
 
 
-def load_average() -> list[float] | None:
-    """The (1, 5, 15 min) load average, rounded; None where the OS has none (Windows)."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return [round(x, 2) for x in load] if load else None
-
-
 def machine_info(threads: int) -> dict:
     import torch
 
@@ -244,6 +238,7 @@ def build_report(state: dict, plots: list[str]) -> tuple[dict, str]:
 
 
 def stage_report(out: Path, state: dict) -> dict:
+    from course.hardware import load_average
     from course.utils import atomic_write_text
 
     # read now, at the report: the machine's description is made when the run (or its resume) starts

@@ -293,12 +293,12 @@ def test_the_report_reads_the_load_average_when_it_is_written(run, tmp_path, mon
     """The load 'at the report' is read by the report stage, not copied from the run's start."""
     import shutil
 
-    from course import speedrun_report
+    from course import hardware, speedrun_report
 
     out = tmp_path / "copy"
     shutil.copytree(run["out"], out)
     state = json.loads((out / speedrun.STATE_FILE).read_text())
-    monkeypatch.setattr(speedrun_report.os, "getloadavg", lambda: (9.871, 8.8, 7.7))
+    monkeypatch.setattr(hardware.os, "getloadavg", lambda: (9.871, 8.8, 7.7))
     speedrun_report.stage_report(out, state)
     machine = json.loads((out / "report.json").read_text())["machine"]
     assert machine["load_average_at_report"] == [9.87, 8.8, 7.7]
